@@ -1,0 +1,3 @@
+from metricwatch.cli import main
+
+main()
