@@ -58,8 +58,15 @@ def decision_made(study: str, d: Decision) -> None:
 
 def job_stopped(study: str, job: str, action: str, ok: bool, detail: str, dry_run: bool) -> None:
     level = log.warning if not ok else log.info
-    level("job_stopped" if ok else "action_failed", study=study, job=job, action=action, ok=ok,
-          detail=detail, dry_run=dry_run)
+    level(
+        "job_stopped" if ok else "action_failed",
+        study=study,
+        job=job,
+        action=action,
+        ok=ok,
+        detail=detail,
+        dry_run=dry_run,
+    )
 
 
 def job_state(study: str, job: str, state: str, reason: str) -> None:
@@ -72,8 +79,7 @@ def file_event(kind: str, path: str, **fields: Any) -> None:
 
 
 def extract_problem(study: str, job: str, line_no: int, metric: str, message: str) -> None:
-    log.warning("extract_problem", study=study, job=job, line_no=line_no, metric=metric,
-                message=message)
+    log.warning("extract_problem", study=study, job=job, line_no=line_no, metric=metric, message=message)
 
 
 def buffered_output(study: str, job: str, pid: int, hint: str) -> None:

@@ -32,12 +32,13 @@ def mse(w: list[float], xs: list[list[float]], ys: list[float]) -> float:
     return total / len(ys)
 
 
-def sgd_epoch(w: list[float], xs: list[list[float]], ys: list[float], lr: float, rng: random.Random,
-              batch: int = 16) -> None:
+def sgd_epoch(
+    w: list[float], xs: list[list[float]], ys: list[float], lr: float, rng: random.Random, batch: int = 16
+) -> None:
     order = list(range(len(ys)))
     rng.shuffle(order)
     for start in range(0, len(order), batch):
-        idx = order[start:start + batch]
+        idx = order[start : start + batch]
         grad = [0.0] * len(w)
         for i in idx:
             err = sum(wi * xi for wi, xi in zip(w, xs[i], strict=True)) - ys[i]
@@ -52,8 +53,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epoch-seconds", type=float, default=0.3,
-                        help="sleep per epoch, so a sweep overlaps like real jobs")
+    parser.add_argument(
+        "--epoch-seconds", type=float, default=0.3, help="sleep per epoch, so a sweep overlaps like real jobs"
+    )
     args = parser.parse_args()
 
     xs, ys = make_data(240, 6, seed=1234)
