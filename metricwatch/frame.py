@@ -114,9 +114,7 @@ class Framer:
             del self._pending[:excess]
             self._dropped += excess
 
-    def _emit(
-        self, raw: bytes, start: int, kept: int, end: int, truncated: bool, out: list[Record]
-    ) -> None:
+    def _emit(self, raw: bytes, start: int, kept: int, end: int, truncated: bool, out: list[Record]) -> None:
         """Clean one raw record (split at `#015`) and append the non-empty results.
 
         `start` is the record's first byte in the file, `kept` the file offset of `raw[0]` (later

@@ -21,8 +21,9 @@ def run_trial(outdir: Path, script: str, name: str, params: dict[str, object]) -
         args += [f"--{key}", str(value)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     with open(outdir / f"{name}.log", "wb") as log:
-        subprocess.run(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                       env=env, check=True)
+        subprocess.run(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, check=True
+        )
 
 
 def main() -> None:
