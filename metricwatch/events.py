@@ -17,8 +17,14 @@ from metricwatch.types import Decision
 log = structlog.get_logger("metricwatch")
 
 
-def configure(log_format: str = "console", level: str = "info", stream: Any = None) -> None:
-    """Route structlog to `stream` (stderr): JSON lines for machines, a readable console otherwise."""
+def configure(
+    log_format: str = "console", level: str = "info", stream: Any = None, *, quiet_decisions: bool = False
+) -> None:
+    """Route structlog to `stream` (stderr): JSON lines for machines, a readable console otherwise.
+
+    `quiet_decisions` drops the per-epoch "continue"/"not yet" decisions from the output (the state
+    store still has them): the demo shows only what changed.
+    """
     renderer: Any
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
@@ -26,6 +32,7 @@ def configure(log_format: str = "console", level: str = "info", stream: Any = No
         renderer = structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
+            *([_drop_routine_decisions] if quiet_decisions else []),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
@@ -34,6 +41,12 @@ def configure(log_format: str = "console", level: str = "info", stream: Any = No
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def _drop_routine_decisions(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    if event.get("event") == "decision" and event.get("verdict") != "stop":
+        raise structlog.DropEvent
+    return event
 
 
 def decision_fields(d: Decision) -> dict[str, Any]:

@@ -1,0 +1,281 @@
+"""`metricwatch watch` end to end: real training processes, real logs, real SIGTERM, real SQLite.
+
+The expected stops come from a ten-line reference implementation of SageMaker's documented rule
+applied to the curves the training script prints when run to completion (same seed, no sleeps), not
+from metricwatch's own rule engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from metricwatch.demo import train_script
+from metricwatch.replay import replay
+from metricwatch.state import StateStore
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 8
+EPOCH_SECONDS = 0.5
+STAGGER = 0.8  # > one epoch: an earlier trial is always ahead, as in a staggered sweep
+RATES = (0.05, 0.1, 0.07, 0.0005, 0.45, 0.08, 0.002)  # trial-N has RATES[N-1]
+
+
+def full_curve(lr: float) -> list[float]:
+    """The val_loss the script prints per epoch when nobody stops it (deterministic: fixed seed)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(train_script()),
+            "--lr",
+            str(lr),
+            "--epochs",
+            str(EPOCHS),
+            "--epoch-seconds",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [float(line.split("val_loss=")[1]) for line in out.splitlines() if line.startswith("epoch ")]
+
+
+def reference_stops(curves: list[list[float]], min_population: int = 3) -> dict[int, int]:
+    """SageMaker's rule by hand: trial c stops at the first epoch e where its value is above the median
+    of the running averages (epochs 1..e) of the earlier trials that reached e."""
+    stops: dict[int, int] = {}
+    for c, curve in enumerate(curves):
+        for e in range(1, len(curve) + 1):
+            reached = [j for j in range(c) if stops.get(j, len(curves[j])) >= e]
+            if len(reached) < min_population:
+                continue
+            median = statistics.median(sum(curves[j][:e]) / e for j in reached)
+            if curve[e - 1] > median:
+                stops[c] = e
+                break
+    return stops
+
+
+def watch(logs: Path, db: Path, events: Path, *extra: str) -> subprocess.Popen[bytes]:
+    argv = [
+        sys.executable,
+        "-m",
+        "metricwatch",
+        "watch",
+        str(logs / "*.log"),
+        "--patterns",
+        "plain",
+        "--objective",
+        "val_loss",
+        "--minimize",
+        "--state-db",
+        str(db),
+        "--poll-interval",
+        "0.5",
+        "--log-format",
+        "json",
+        "--action-param",
+        "grace=5",
+        *extra,
+    ]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=events.open("ab"))
+
+
+def launch(logs: Path, n: int, lr: float, *, unbuffered: bool = True) -> subprocess.Popen[bytes]:
+    """`python train.py --lr X > trial-N.log 2>&1`, through a shell, as a legacy sweep script would."""
+    env = (
+        {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if unbuffered
+        else {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    )
+    cmd = (
+        f"exec {sys.executable} {train_script()} --lr {lr} --epochs {EPOCHS} "
+        f"--epoch-seconds {EPOCH_SECONDS} > {logs}/trial-{n}.log 2>&1"
+    )
+    return subprocess.Popen(["sh", "-c", cmd], env=env)
+
+
+def run_sweep(logs: Path) -> list[int]:
+    procs = []
+    for n, lr in enumerate(RATES, start=1):
+        procs.append(launch(logs, n, lr))
+        time.sleep(STAGGER)
+    return [p.wait(timeout=60) for p in procs]
+
+
+def stop_daemon(proc: subprocess.Popen[bytes]) -> None:
+    time.sleep(2.0)  # housekeeping records the last exits
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+
+
+def logged_epochs(log: Path) -> int:
+    return sum(1 for line in log.read_text().splitlines() if line.startswith("epoch "))
+
+
+def test_losers_get_sigterm_at_the_rules_epoch_and_winners_complete(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    expected = reference_stops([full_curve(lr) for lr in RATES])
+    assert expected, "the sweep must contain losers for this test to mean anything"
+    daemon = watch(logs, tmp_path / "state.db", tmp_path / "events.jsonl")
+    time.sleep(1.5)
+    codes = run_sweep(logs)
+    stop_daemon(daemon)
+
+    for i, code in enumerate(codes):
+        log = logs / f"trial-{i + 1}.log"
+        if i in expected:
+            assert code == -signal.SIGTERM, f"trial-{i + 1} should have been stopped (exit {code})"
+            assert logged_epochs(log) == expected[i], f"trial-{i + 1} ran past the epoch the rule fired"
+        else:
+            assert code == 0, f"trial-{i + 1} is not a loser but exited {code}"
+            assert logged_epochs(log) == EPOCHS
+    finals = {i: full_curve(lr)[-1] for i, lr in enumerate(RATES)}
+    assert min(finals, key=finals.__getitem__) not in expected  # the best job is never stopped
+
+    store = StateStore(tmp_path / "state.db", readonly=True)
+    overview = {r.job: r for r in store.jobs_overview("default")}
+    stops = {c.job: c for c in store.stop_claims("default")}
+    store.close()
+    assert {int(j.split("-")[1]) - 1 for j in stops} == set(expected)
+    for i in expected:
+        row = overview[f"trial-{i + 1}"]
+        assert row.state.value == "stopped" and row.decision is not None
+        d = row.decision.decision
+        assert (d.epoch, d.verdict.value, d.reason) == (expected[i], "stop", "worse_than_median")
+        assert d.value is not None and d.threshold is not None and d.value > d.threshold
+    # The same logs, replayed afterwards in start order, give exactly the live decisions.
+    replayed = replay(sorted(logs.glob("*.log")), "plain", "val_loss", "minimize")
+    offline = sorted(
+        (j.job, d.epoch, d.verdict.value, d.threshold, d.population)
+        for j in replayed.jobs
+        for d in j.decisions
+    )
+    assert offline == _table(tmp_path / "state.db")[1]
+
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    stop_events = [e for e in events if e["event"] == "decision" and e["verdict"] == "stop"]
+    assert all({"value", "threshold", "population", "rule", "params"} <= e.keys() for e in stop_events)
+    assert len(stop_events) == len(expected)
+
+
+def _table(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    store = StateStore(db, readonly=True)
+    try:
+        obs = sorted(
+            (o.job, o.attempt, o.metric, o.epoch, o.raw)
+            for h in store.load_history("default")
+            for o in h.observations
+        )
+        decisions = sorted(
+            (
+                s.decision.job,
+                s.decision.epoch,
+                s.decision.verdict.value,
+                s.decision.threshold,
+                s.decision.population,
+            )
+            for s in store.decisions("default")
+        )
+    finally:
+        store.close()
+    return obs, decisions
+
+
+def test_sigkill_and_restart_gives_the_same_observations_and_decisions(tmp_path: Path) -> None:
+    """Two daemons watch the same live sweep (dry run, so they cannot change it): one runs throughout,
+    the other is SIGKILLed at random moments and restarted. Their stores must end up identical."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    steady = watch(logs, tmp_path / "steady.db", tmp_path / "steady.jsonl", "--dry-run")
+    flaky_db, flaky_events = tmp_path / "flaky.db", tmp_path / "flaky.jsonl"
+    flaky = watch(logs, flaky_db, flaky_events, "--dry-run")
+    time.sleep(1.5)
+    procs = []
+    rng = random.Random(7)
+    kills = 0
+    for n, lr in enumerate(RATES, start=1):
+        procs.append(launch(logs, n, lr))
+        time.sleep(STAGGER * rng.uniform(0.3, 0.9))
+        flaky.send_signal(signal.SIGKILL)
+        flaky.wait()
+        kills += 1
+        time.sleep(STAGGER * rng.uniform(0.1, 0.7))
+        flaky = watch(logs, flaky_db, flaky_events, "--dry-run")
+    for p in procs:
+        p.wait(timeout=60)
+    stop_daemon(steady)
+    stop_daemon(flaky)
+    assert kills == len(RATES)
+
+    steady_obs, steady_decisions = _table(tmp_path / "steady.db")
+    flaky_obs, flaky_decisions = _table(flaky_db)
+    assert len(steady_obs) == len(RATES) * EPOCHS * 2  # train_loss and val_loss, every epoch, once
+    assert flaky_obs == steady_obs
+    assert flaky_decisions == steady_decisions
+    assert any(d[2] == "stop" for d in steady_decisions)
+
+
+def test_block_buffered_python_job_is_flagged(tmp_path: Path) -> None:
+    """A Python job writing to a file without -u/PYTHONUNBUFFERED gets a warning naming the fix."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "trial-1.log").write_text("")  # exists before the job writes, as with `> log`
+    daemon = watch(logs, tmp_path / "state.db", tmp_path / "events.jsonl", "--dry-run")
+    time.sleep(1.5)
+    job = launch(logs, 1, 0.05, unbuffered=False)
+    job.wait(timeout=60)
+    stop_daemon(daemon)
+    events = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
+    warnings = [e for e in events if e["event"] == "output_looks_block_buffered"]
+    assert warnings and "PYTHONUNBUFFERED" in warnings[0]["hint"]
+
+
+def test_symlinked_log_to_an_outside_file_is_never_acted_on(tmp_path: Path) -> None:
+    """A log that links outside the watched tree is skipped: its writer is never signalled."""
+    logs, outside = tmp_path / "logs", tmp_path / "elsewhere"
+    logs.mkdir()
+    outside.mkdir()
+    victim_log = outside / "other.log"
+    victim = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfor e in range(1, 60):\n"
+            "    print(f'epoch {e} val_loss=999', flush=True)\n    time.sleep(0.2)",
+        ],
+        stdout=victim_log.open("wb"),
+    )
+    (logs / "evil.log").symlink_to(victim_log)
+    daemon = watch(logs, tmp_path / "state.db", tmp_path / "events.jsonl", "--rule-param", "min_population=1")
+    time.sleep(1.5)
+    codes = run_sweep_subset(logs, 3)
+    time.sleep(1.0)
+    assert victim.poll() is None, "the outside process must not be touched"
+    victim.kill()
+    victim.wait()
+    stop_daemon(daemon)
+    assert all(c in (0, -signal.SIGTERM) for c in codes)
+    events = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "file_skipped" and e["path"].endswith("evil.log") for e in events)
+    assert not any(e.get("job") == "evil" for e in events if e["event"] in ("decision", "job_stopped"))
+
+
+def run_sweep_subset(logs: Path, count: int) -> list[int]:
+    procs = []
+    for n, lr in enumerate(RATES[:count], start=1):
+        procs.append(launch(logs, n, lr))
+        time.sleep(STAGGER)
+    return [p.wait(timeout=60) for p in procs]
