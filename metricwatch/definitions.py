@@ -30,10 +30,10 @@ MAX_NAME = 255
 MAX_REGEX = 500
 
 # One float sub-pattern for every pack: sign, exponent, `1.`, `.5`, nan and ±inf (any case).
+# ASCII digits only ([0-9], not \d, which also matches other scripts' digits in `regex`).
 # The look-ahead stops `inf` from matching the start of `info`.
-NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf(?:inity)?)(?![A-Za-z])"
+NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?i:nan|inf(?:inity)?)(?![A-Za-z])"
 NUM_PLACEHOLDER = "{NUM}"
-_NUMBER_RE = regex.compile(rf"\s*(?:{NUMBER})\s*")
 
 _KEYS = ("MetricDefinitions", "metric_definitions", "metricDefinitions", "metrics")
 
@@ -59,9 +59,14 @@ def parse_number(text: str) -> float | None:
     Python's own `float()` is stricter about nothing and looser about `1_000`, so the text must first
     match NUMBER in full.
     """
-    if not _NUMBER_RE.fullmatch(text):
+    # float() accepts exactly NUMBER's language plus `_` separators and non-ASCII digits, which
+    # are excluded first; this is the hot path, so the regex is not run per value.
+    if not text.isascii() or "_" in text:
         return None
-    return float(text.strip())
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def is_finite(value: float) -> bool:
@@ -454,6 +459,10 @@ class CompiledDefinition:
         """The captured text for `text`, or None; raises TimeoutError past `timeout` seconds."""
         if self.literal is not None and self.literal not in text:
             return None
+        return self.capture_unfiltered(text, timeout)
+
+    def capture_unfiltered(self, text: str, timeout: float | None = DEFAULT_TIMEOUT) -> str | None:
+        """`capture` without the literal prefilter (the caller already checked it)."""
         match = None
         if self.last:
             for match in self.pattern.finditer(text, overlapped=True, timeout=timeout):  # noqa: B007

@@ -298,3 +298,38 @@ def test_catastrophic_regex_times_out_instead_of_hanging() -> None:
     with pytest.raises(TimeoutError):
         compiled.capture("a" * 5000 + "c", timeout=0.05)
     assert time.perf_counter() - start < 2
+
+
+def test_parse_number_accepts_exactly_the_number_pattern() -> None:
+    """The float() fast path agrees with NUMBER (the pattern the packs use) on tricky strings."""
+    from metricwatch.definitions import NUMBER
+
+    full = regex.compile(rf"\s*(?:{NUMBER})\s*")
+    probes = [
+        "1",
+        "-1",
+        "+.5",
+        "5.",
+        "1e5",
+        "1E+05",
+        "1e",
+        "e1",
+        "1.2.3",
+        "0x10",
+        "1_0",
+        "١٢",
+        "nan",
+        "-NaN",
+        "INF",
+        "-Infinity",
+        "infinit",
+        "in f",
+        " 3 ",
+        "3 4",
+        "+-3",
+        "1e5.0",
+        "",
+        ".e1",
+    ]
+    for text in probes:
+        assert (parse_number(text) is not None) == (full.fullmatch(text) is not None), text

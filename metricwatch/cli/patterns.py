@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from metricwatch.definitions import MAX_REGEX, compile_definition, expand, parse_number
+from metricwatch.definitions import (
+    MAX_REGEX,
+    CompiledDefinition,
+    compile_definition,
+    expand,
+    parse_number,
+)
 from metricwatch.errors import PatternError
 from metricwatch.extract import Extractor, FileResult, iter_records
 from metricwatch.packs import Pack, load_pack, pack_names
@@ -105,9 +111,9 @@ def test(pack_name: str, log: Path, limit: int) -> None:
     _summary(pack, stats, matched, bad, shown)
 
 
-def _safe_capture(c: object, text: str) -> str | None:
+def _safe_capture(c: CompiledDefinition, text: str) -> str | None:
     try:
-        return c.capture(text)  # type: ignore[attr-defined]
+        return c.capture(text)
     except TimeoutError:
         return None
 
