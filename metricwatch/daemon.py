@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -34,14 +36,24 @@ from metricwatch.config import Config, StudyConfig
 from metricwatch.errors import ConfigError, MetricwatchError
 from metricwatch.extract import Extractor
 from metricwatch.follow import EventKind, FileEvent, FileState, Follower, Item
-from metricwatch.jobs import JobNamer, JobTarget, ProcessRef, find_job_processes, find_writers, glob_root
+from metricwatch.jobs import (
+    JobNamer,
+    JobTarget,
+    ProcessRef,
+    alive,
+    find_job_processes,
+    find_writers,
+    glob_root,
+)
 from metricwatch.packs import Pack, load_pack
 from metricwatch.rules import Rule, StudyHistory, build_rule
+from metricwatch.scheduler import JobSeen, Update, tracker_for
 from metricwatch.state import FileState as StoredFile
 from metricwatch.state import StateStore
 from metricwatch.types import Decision, Direction, JobState, Observation
 
 HOUSEKEEPING_SECONDS = 1.0
+IDLE_RESCAN_SECONDS = 15.0  # how often a job with no output and no known process is looked for
 _FINAL = {JobState.COMPLETED, JobState.STOPPED, JobState.CANCELLED, JobState.FAILED}
 
 
@@ -58,6 +70,7 @@ class JobInfo:
     seen_processes: bool = False
     warned_buffered: bool = False
     paths: set[str] = field(default_factory=set)
+    scanned_at: float = -math.inf  # last /proc scan for this job's writers
     last_file: FileState | None = None  # where the job's latest records came from (for final commits)
 
 
@@ -85,6 +98,8 @@ class StudyRunner:
         self.rule: Rule = build_rule(cfg.rule.name, direction=self.direction, **cfg.rule.params)
         self.action: Action = build_action(cfg.action.spec(), where=f"{cfg.name}.action", dry_run=cfg.dry_run)
         self.namer = JobNamer(root=glob_root(cfg.logs[0]), pattern=cfg.job_id)
+        # Slurm tasks: their state comes from the scheduler (their processes run on other nodes).
+        self.tracker = tracker_for(cfg.name, self.action, self.namer, store, clock=clock)
         self.end_pattern = regex.compile(cfg.completion.end_pattern) if cfg.completion.end_pattern else None
         self.history = StudyHistory()
         self.jobs: dict[str, JobInfo] = {}
@@ -148,7 +163,7 @@ class StudyRunner:
             events.file_event("skipped", item.path, reason=str(exc), study=self.name)
             return
         info = self._job(job, item.path)
-        info.last_output = self.clock()
+        info.last_output = self.clock() - _age(item.path)  # a backlog read at start-up is not "recent"
         info.last_file = item.state
         extractor = self._extractor(job)
         observations: list[Observation] = []
@@ -241,12 +256,39 @@ class StudyRunner:
                 self._stop(info, decision)
         for outcome in self.action.poll_escalations():
             self._record_outcome(outcome, final=not outcome.pending)
-        running = [i for i in self.jobs.values() if i.state is JobState.RUNNING]
+        if self.tracker is not None:
+            for update in self.tracker.refresh(self.jobs):
+                self._scheduler_update(update)
+        running = [
+            i
+            for i in self.jobs.values()
+            if i.state is JobState.RUNNING and not (self.tracker and self.tracker.tracks(i.job))
+        ]
         if not running:
             return
-        writers = find_writers([Path(i.log_path) for i in running])
-        for info in running:
+        # Scanning /proc for writers costs ~20 µs per process; do it only for jobs whose known
+        # processes all exited, that wrote recently, or that were not scanned for a while. A job with a
+        # live process is confirmed by a cheap start-time check of that process alone.
+        now = self.clock()
+        scan = [i for i in running if self._needs_scan(i, now)]
+        writers = find_writers([Path(i.log_path) for i in scan]) if scan else {}
+        for info in scan:
+            info.scanned_at = now
             self._track(info, writers.get(Path(info.log_path), ()))
+
+    def _needs_scan(self, info: JobInfo, now: float) -> bool:
+        if info.processes and alive(info.processes):
+            return False
+        recent = now - info.last_output < IDLE_RESCAN_SECONDS
+        return info.seen_processes or recent or now - info.scanned_at >= IDLE_RESCAN_SECONDS
+
+    def _scheduler_update(self, update: Update) -> None:
+        if isinstance(update, JobSeen):  # known from the queue before it wrote a line
+            self._job(update.job, update.log_path, update.state, update.reason)
+            return
+        info = self.jobs.get(update.job)
+        if info is not None and info.state not in _FINAL:
+            self._end(info, update.state, update.reason)
 
     def _track(self, info: JobInfo, writers: tuple[ProcessRef, ...]) -> None:
         refs, pgid = find_job_processes(Path(info.log_path), state_dir=self.state_dir, writers=writers)
@@ -289,14 +331,21 @@ class StudyRunner:
                 return
 
     # ---------------------------------------------------------------------------------- small parts
-    def _job(self, job: str, path: str) -> JobInfo:
+    def _job(
+        self, job: str, path: str, state: JobState = JobState.RUNNING, why: str = "log_appeared"
+    ) -> JobInfo:
         info = self.jobs.get(job)
         if info is None:
-            info = JobInfo(job, path, self.clock())
+            info = JobInfo(job, path, self.clock(), state=state)
             self.jobs[job] = info
-            self.history.add_job(job)
-            self.store.register_job(self.name, job, log_path=path)
-            events.job_state(self.name, job, JobState.RUNNING.value, "log_appeared")
+            self.history.add_job(job, state=state)
+            self.store.register_job(self.name, job, log_path=path, state=state)
+            events.job_state(self.name, job, state.value, why)
+        elif info.state is JobState.PENDING and state is JobState.RUNNING:  # a queued task's log appeared
+            info.state, info.log_path, info.last_output = JobState.RUNNING, path, self.clock()
+            self.history.set_state(job, JobState.RUNNING)
+            self.store.set_job_state(self.name, job, JobState.RUNNING, why)
+            events.job_state(self.name, job, JobState.RUNNING.value, why)
         info.paths.add(path)
         return info
 
@@ -401,6 +450,14 @@ def _in_start_order(study: StudyRunner, items: list[Item]) -> list[Item]:
         return len(study.jobs)
 
     return sorted(items, key=rank)
+
+
+def _age(path: str) -> float:
+    """Seconds since `path` was last written (0 when it cannot be told)."""
+    try:
+        return max(0.0, time.time() - os.stat(path).st_mtime)
+    except OSError:
+        return 0.0
 
 
 def _progress(snapshot: dict[str, object]) -> tuple[int, int]:

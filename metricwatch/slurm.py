@@ -107,7 +107,9 @@ def ref_from_path(path: str | os.PathLike[str], pattern: re.Pattern[str] | None 
         if "array_job" in found and "task" in found:
             return SlurmJobRef(found["array_job"], int(found["task"]))
         if "job" in found:
-            return SlurmJobRef(found["job"])
+            # A user pattern may take `1234_5` as one group: that is an array task, not job "1234_5".
+            task = re.fullmatch(r"(\d+)_(\d+)", found["job"])
+            return SlurmJobRef(task[1], int(task[2])) if task else SlurmJobRef(found["job"])
     return None
 
 
@@ -261,7 +263,22 @@ class SlurmClient:
         wanted = set(refs)
         if not wanted:
             return {}
-        known = {s.ref: s for s in self._squeue(wanted) if s.ref in wanted}
+        return self._complete(wanted, self._squeue(wanted))
+
+    def survey(self, refs: Iterable[SlurmJobRef]) -> tuple[dict[SlurmJobRef, SlurmStatus], list[SlurmStatus]]:
+        """States of `refs` as `states()` gives them, and everything squeue listed for their job ids
+        (every task of their arrays, pending ones included), from the same single squeue call."""
+        wanted = set(refs)
+        if not wanted:
+            return {}, []
+        listed = self._squeue(wanted)
+        return self._complete(wanted, listed), listed
+
+    def _complete(
+        self, wanted: set[SlurmJobRef], listed: list[SlurmStatus]
+    ) -> dict[SlurmJobRef, SlurmStatus]:
+        """The wanted refs' states from squeue's list, then sacct, else `absent` (left the queue)."""
+        known = {s.ref: s for s in listed if s.ref in wanted}
         missing = wanted - known.keys()
         if missing and self.accounting_available():
             known.update({s.ref: s for s in self._sacct(missing) if s.ref in missing})
