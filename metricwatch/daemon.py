@@ -9,7 +9,8 @@ across a rotated log), rule history and action. The `Daemon` loop is five named 
 3. `act`: a STOP decision claims the job's stop in the store first, so a job is stopped at most once,
    even across restarts; then the action runs and its outcome is recorded;
 4. `housekeep` (about once a second): which jobs ended (their processes exited, an end pattern, idle
-   past the timeout), pending SIGKILL escalations, block-buffering warnings;
+   past the timeout; for Slurm tasks, what one squeue call says: metricwatch/scheduler.py), pending
+   SIGKILL escalations, block-buffering warnings;
 5. on shutdown, nothing is lost: the store already holds everything up to the last complete record.
 
 A restart rebuilds the rule history from the store, resumes each file at its committed offset with the
