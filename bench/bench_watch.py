@@ -27,7 +27,6 @@ import os, signal, sys, time
 got = []
 signal.signal(signal.SIGTERM, lambda *_: got.append(time.monotonic()))
 log = open(sys.argv[1], "ab", buffering=0)
-log.write(b"starting\n")
 time.sleep(float(sys.argv[2]))  # let the daemon see the new file and its writer
 t0 = time.monotonic()
 log.write(b"epoch 1 val_loss=5.0\n")
@@ -71,8 +70,12 @@ def start_daemon(logs: Path, db: Path, polling: bool) -> subprocess.Popen[bytes]
 
 
 def make_idle_logs(logs: Path, count: int) -> None:
+    """Logs of jobs that stopped writing an hour ago (half with one epoch, half with none)."""
+    an_hour_ago = time.time() - 3600
     for i in range(count):
-        (logs / f"idle-{i:04d}.log").write_text("epoch 1 val_loss=0.1\n" if i % 2 else "warming up\n")
+        path = logs / f"idle-{i:04d}.log"
+        path.write_text("epoch 1 val_loss=0.1\n" if i % 2 else "warming up\n")
+        os.utime(path, (an_hour_ago, an_hour_ago))
 
 
 def latency(size: int, samples: int, polling: bool) -> list[float]:
@@ -80,13 +83,15 @@ def latency(size: int, samples: int, polling: bool) -> list[float]:
         logs = Path(tmp) / "logs"
         logs.mkdir()
         make_idle_logs(logs, size - 1)
+        for k in range(samples):  # followed from the start, as a sweep's logs are
+            (logs / f"job-{k:03d}.log").write_text("starting\n")
         daemon = start_daemon(logs, Path(tmp) / "state.db", polling)
         time.sleep(3 + size / 500)
         out: list[float] = []
         try:
             for k in range(samples):
                 job = subprocess.run(
-                    [sys.executable, "-c", JOB, str(logs / f"job-{k:03d}.log"), "1.5" if polling else "0.3"],
+                    [sys.executable, "-c", JOB, str(logs / f"job-{k:03d}.log"), "0.2"],
                     capture_output=True,
                     text=True,
                     timeout=30,

@@ -205,8 +205,12 @@ def _is_duration_key(key: str) -> bool:
 # ------------------------------------------------------------------------------------------ loading
 
 
-def load_config(path: str | Path) -> Config:
+def load_config(path: str | Path, *, collect: list[ConfigError] | None = None) -> Config:
     """Read and parse a TOML config file.
+
+    With `collect`, invalid keys are appended to it instead of raised, and the config is built from
+    what is valid (defaults elsewhere): `metricwatch check` then also runs the pack, rule and action
+    checks, so one invalid key never hides the file's other problems.
 
     Raises:
         ConfigError: the file cannot be read or is not TOML; ConfigErrors: one or more keys are invalid.
@@ -228,7 +232,7 @@ def load_config(path: str | Path) -> Config:
             hint="regexes are easiest in single-quoted 'literal strings'",
         ) from exc
     base = Path(path).expanduser().resolve().parent
-    return _Parser(source, base, from_flags=False).config(data)
+    return _Parser(source, base, from_flags=False).config(data, collect)
 
 
 def config_from_flags(
@@ -247,6 +251,7 @@ def config_from_flags(
     end_pattern: str | None = None,
     study: str = "default",
     daemon: Mapping[str, object] | None = None,
+    collect: list[ConfigError] | None = None,
 ) -> Config:
     """The same Config for one study from `metricwatch watch GLOB... --patterns ... --objective ...`.
 
@@ -265,7 +270,7 @@ def config_from_flags(
     data: dict[str, Any] = {"study": [table]}
     if daemon:
         data["daemon"] = {k: v for k, v in daemon.items() if v is not None}
-    return parser.config(data)
+    return parser.config(data, collect)
 
 
 # Flags that correspond to config keys, for messages about a config built from flags.
@@ -316,11 +321,13 @@ class _Parser:
     def error(self, key: str, message: str, hint: str = "") -> None:
         self.errors.append(ConfigError(message, where=_where(self.source, self.from_flags, key), hint=hint))
 
-    def config(self, data: dict[str, Any]) -> Config:
+    def config(self, data: dict[str, Any], collect: list[ConfigError] | None = None) -> Config:
         self.unknown_keys(data, _TOP_KEYS, "")
         daemon = self.daemon(self.table(data, "daemon", "daemon"))
         studies = self.studies(data.get("study"))
-        if self.errors:
+        if self.errors and collect is not None:
+            collect.extend(self.errors)
+        elif self.errors:
             raise self.errors[0] if len(self.errors) == 1 else ConfigErrors(self.source, self.errors)
         return Config(self.source, studies, daemon, self.from_flags)
 
@@ -597,9 +604,10 @@ def _check_study(config: Config, study: StudyConfig, errors: list[ConfigError], 
         if builder is None:
             warnings.append(f"{where(kind)}: not checked (metricwatch.{kind}s has no build_{kind})")
             continue
-        if kind == "rule" and direction is None:
-            continue  # rules need a direction; its absence is already reported (or the pack failed)
-        problem = _build(kind, builder, study, config, direction=direction)
+        # Without a direction (already reported, or the pack failed) the rule's parameters are still
+        # checked: their valid ranges do not depend on it, and one error must not hide another.
+        rule_direction = direction or Direction.MINIMIZE if kind == "rule" else direction
+        problem = _build(kind, builder, study, config, direction=rule_direction)
         if problem is not None:
             errors.append(problem)
 

@@ -176,7 +176,7 @@ class StudyRunner:
         if ended:
             observations += extractor.finish()
         self._report_problems(extractor)
-        decisions = self._decide(job, extractor.attempt, observations)
+        decisions = self._decide(job, observations)
         self._commit(item.state, job, extractor, observations, decisions)
         for d in decisions:
             events.decision_made(self.name, d)
@@ -186,7 +186,7 @@ class StudyRunner:
         if ended:
             self._end(info, JobState.COMPLETED, "end_pattern")
 
-    def _decide(self, job: str, attempt: int, observations: Iterable[Observation]) -> list[Decision]:
+    def _decide(self, job: str, observations: Iterable[Observation]) -> list[Decision]:
         decisions: list[Decision] = []
         for o in observations:
             if o.metric != self.objective:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from pathlib import Path
 from metricwatch.config import config_from_flags
 from metricwatch.daemon import Daemon
 from metricwatch.state import StateStore
+from metricwatch.types import JobState
 
 # Learning rates of the sweep, in launch order: a few sensible ones first (they form the median),
 # then a mix of good and clearly bad ones (too small learns slowly, too large diverges).
@@ -78,7 +80,7 @@ def run_demo(
         logs, rates, epochs, epoch_seconds, stagger if stagger is not None else epoch_seconds * 1.5
     )
     codes = [p.wait() for p in procs]
-    time.sleep(2.5)  # let housekeeping see the exits and record final states
+    _wait_for_final_states(state_db, len(rates), thread)
     stop.set()
     thread.join(15)
     if errors:
@@ -101,24 +103,35 @@ def _run_daemon(
 def _launch_sweep(
     logs: Path, rates: tuple[float, ...], epochs: int, epoch_seconds: float, stagger: float
 ) -> list[subprocess.Popen[bytes]]:
-    """Start each trial the legacy way: stdout and stderr redirected into its log file."""
+    """Start each trial the legacy way, `exec python train.py ... > trial-N.log 2>&1` in a shell.
+
+    The shell opens the log, not this process: the daemon runs in this process and finds a job's
+    processes by who holds its log open for writing, so a log held here even for the instant of a
+    fork would make the daemon take itself for the trial's writer and never see the trial end.
+    """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs = []
     for n, lr in enumerate(rates, start=1):
-        with open(logs / f"trial-{n}.log", "wb") as log:
-            argv = [
-                sys.executable,
-                str(train_script()),
-                "--lr",
-                str(lr),
-                "--epochs",
-                str(epochs),
-                "--epoch-seconds",
-                str(epoch_seconds),
-            ]
-            procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env))
+        argv = [sys.executable, str(train_script()), "--lr", str(lr), "--epochs", str(epochs)]
+        argv += ["--epoch-seconds", str(epoch_seconds)]
+        log = shlex.quote(str(logs / f"trial-{n}.log"))
+        procs.append(subprocess.Popen(["sh", "-c", f"exec {shlex.join(argv)} > {log} 2>&1"], env=env))
         time.sleep(stagger)
     return procs
+
+
+def _wait_for_final_states(
+    state_db: Path, count: int, daemon: threading.Thread, timeout: float = 10.0
+) -> None:
+    """The daemon records an exit at its next housekeeping (about a second later, more on a busy
+    machine): wait until every trial has a final state instead of guessing a sleep, but not forever."""
+    deadline = time.monotonic() + timeout
+    while daemon.is_alive() and time.monotonic() < deadline:
+        with StateStore(state_db, readonly=True) as store:
+            states = [j.state for j in store.jobs("demo")]
+        if len(states) == count and JobState.RUNNING not in states and JobState.PENDING not in states:
+            return
+        time.sleep(0.2)
 
 
 def _results(state_db: Path, logs: Path, rates: tuple[float, ...], codes: list[int]) -> list[TrialResult]:

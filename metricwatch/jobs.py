@@ -271,7 +271,10 @@ def find_writers(
             wanted[os.path.realpath(path)] = key
             by_key.setdefault(key, []).append(path)
     result: dict[Path, list[ProcessRef]] = {p: [] for ps in by_key.values() for p in ps}
+    me = str(os.getpid())  # the daemon (or a demo that started the job) is never the job's writer
     for pid in _pids():
+        if pid == me:
+            continue
         for key in _writer_fds(pid, wanted):
             ref = _allowed_ref(int(pid), allowed)
             if ref is not None:

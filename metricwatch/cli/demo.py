@@ -11,8 +11,14 @@ import click
 
 
 @click.command()
-@click.option("--epochs", default=12, show_default=True, help="Epochs per trial.")
-@click.option("--epoch-seconds", default=0.3, show_default=True, help="Seconds each epoch takes.")
+@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True, help="Epochs per trial.")
+@click.option(
+    "--epoch-seconds",
+    type=click.FloatRange(min=0),
+    default=0.3,
+    show_default=True,
+    help="Seconds each epoch takes.",
+)
 @click.option(
     "--keep",
     type=click.Path(file_okay=False, path_type=Path),
@@ -31,16 +37,19 @@ def demo(epochs: int, epoch_seconds: float, keep: Path | None, events: bool, as_
     Eight unmodified scripts (`python train.py --lr X > trial-N.log 2>&1`) start one after another;
     the daemon follows their logs with the `plain` pattern pack and the default median rule
     (SageMaker's), and sends SIGTERM to each trial whose val_loss is worse than the median of the
-    earlier trials' running averages. Takes about 15 seconds.
+    earlier trials' running averages. Takes about 10 seconds.
     """
     from metricwatch import events as ev
-    from metricwatch.demo import run_demo, summary
+    from metricwatch.demo import DEFAULT_RATES, run_demo, summary
 
     ev.configure("console", level="info" if events else "error", quiet_decisions=True)
     with tempfile.TemporaryDirectory(prefix="metricwatch-demo-") as tmp:
         workdir = keep or Path(tmp)
         if not as_json:
-            click.echo(f"metricwatch demo: 8 trials in {workdir}, rule: median (sagemaker), action: SIGTERM")
+            click.echo(
+                f"metricwatch demo: {len(DEFAULT_RATES)} trials in {workdir}, "
+                "rule: median (sagemaker), action: SIGTERM"
+            )
         results = run_demo(workdir, epochs=epochs, epoch_seconds=epoch_seconds)
     if as_json:
         click.echo(json.dumps([asdict(r) for r in results], indent=2))

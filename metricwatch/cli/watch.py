@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import signal
@@ -13,21 +14,36 @@ from pathlib import Path
 import click
 
 from metricwatch import events
-from metricwatch.config import Config, check_config, config_from_flags, default_state_db, load_config
+from metricwatch.config import (
+    CheckReport,
+    Config,
+    ConfigErrors,
+    check_config,
+    config_from_flags,
+    default_state_db,
+    load_config,
+)
 from metricwatch.errors import ConfigError
 from metricwatch.state import JobOverview, StateStore
 
 
 def _is_config(arg: str) -> bool:
-    return arg.endswith(".toml") and Path(arg).is_file()
+    # A .toml name without glob characters is a config even when it does not exist, so a typo says
+    # "cannot read the config" rather than "--patterns is required".
+    return arg.endswith(".toml") and not glob.has_magic(arg)
 
 
-def build_config(args: tuple[str, ...], **flags: object) -> Config:
-    """One TOML config (`watch sweep.toml`), or one study from globs and flags (`watch 'runs/*.log' ...`)."""
+def build_config(
+    args: tuple[str, ...], *, collect: list[ConfigError] | None = None, **flags: object
+) -> Config:
+    """One TOML config (`watch sweep.toml`), or one study from globs and flags (`watch 'runs/*.log' ...`).
+
+    With `collect`, invalid keys are gathered there instead of raised (see `config.load_config`).
+    """
     daemon = {k: flags.pop(k) for k in ("state_db", "poll_interval", "log_format", "polling")}
     daemon = {k: str(v) if isinstance(v, Path) else v for k, v in daemon.items() if v not in (None, False)}
     if len(args) == 1 and _is_config(args[0]):
-        return load_config(args[0])
+        return load_config(args[0], collect=collect)
     if not args:
         raise ConfigError(
             "give a config file or at least one log glob",
@@ -40,7 +56,7 @@ def build_config(args: tuple[str, ...], **flags: object) -> Config:
             where="command line",
             hint="a pack name (metricwatch patterns list) or a definitions file",
         )
-    return config_from_flags(args, daemon=daemon, **flags)  # type: ignore[arg-type]
+    return config_from_flags(args, daemon=daemon, collect=collect, **flags)  # type: ignore[arg-type]
 
 
 def study_options(f):  # type: ignore[no-untyped-def]
@@ -134,28 +150,24 @@ def check(logs_or_config: tuple[str, ...], as_json: bool, **flags: object) -> No
 
     Exit code 0 when it would start, 2 when not; every problem is listed with its file and key.
     """
-    config = build_config(logs_or_config, log_format=None, **flags)
-    report = check_config(config)
+    invalid: list[ConfigError] = []
+    try:
+        config = build_config(logs_or_config, log_format=None, collect=invalid, **flags)
+        report = check_config(config)
+        report = CheckReport((*invalid, *report.errors), report.warnings)
+    except ConfigErrors as exc:  # parsing failed: report each problem, like the checks below
+        config, report = None, CheckReport(exc.errors)
+    except ConfigError as exc:
+        config, report = None, CheckReport((exc,))
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "errors": [str(e) for e in report.errors],
-                    "warnings": list(report.warnings),
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(_report_json(report), indent=2))
     else:
         _print_report(report)
-        if report.ok:
-            click.echo(
-                f"{config.source}: OK ({len(config.studies)} "
-                f"stud{'y' if len(config.studies) == 1 else 'ies'})"
-            )
     if not report.ok:
         raise click.exceptions.Exit(2)
+    if config is not None and not as_json:
+        n = len(config.studies)
+        click.echo(f"{config.source}: OK ({n} stud{'y' if n == 1 else 'ies'})")
 
 
 @click.command()
@@ -173,13 +185,22 @@ def status(config: Path | None, state_db: Path | None, only: str | None, as_json
         state_db = load_config(config).daemon.state_db if config else default_state_db()
     store = StateStore(state_db, readonly=True)
     try:
-        studies = [s for s in store.studies() if only in (None, s)]
+        known = store.studies()
+        if only is not None and only not in known:
+            raise ConfigError(
+                f"no study named {only!r} in this state database",
+                where=str(state_db),
+                hint=f"studies: {', '.join(known) or 'none yet'}",
+            )
+        studies = [s for s in known if only in (None, s)]
         overview = {s: store.jobs_overview(s) for s in studies}
     finally:
         store.close()
     if as_json:
         click.echo(json.dumps({s: [_row_json(r) for r in rows] for s, rows in overview.items()}, indent=2))
         return
+    if not overview:
+        click.echo(f"{state_db}: no study has been watched yet")
     for study, rows in overview.items():
         click.echo(f"study {study}: {len(rows)} job(s)")
         click.echo(_table(rows))
@@ -188,13 +209,18 @@ def status(config: Path | None, state_db: Path | None, only: str | None, as_json
 # ------------------------------------------------------------------------------------------ helpers
 @contextmanager
 def _stop_on_signals() -> Iterator[threading.Event]:
-    """SIGTERM/SIGINT ask the loop to finish its step and exit; handlers are restored afterwards."""
+    """SIGTERM/SIGINT ask the loop to finish its step and exit; handlers are restored afterwards.
+
+    A second signal leaves at once with the shell's 128 + signal number (130 for Ctrl-C), not click's
+    "Aborted!" exit 1, which this CLI reserves for bugs. Leaving mid-step is safe: offsets are committed
+    with the observations they cover (state.py), as after a SIGKILL.
+    """
     stop = threading.Event()
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
 
     def handler(signum: int, _frame: object) -> None:
         if stop.is_set():  # a second Ctrl-C: leave now
-            raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
         stop.set()
 
     for s in previous:
@@ -206,11 +232,17 @@ def _stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(s, h)
 
 
-def _print_report(report: object) -> None:
-    for error in getattr(report, "errors", ()):
+def _print_report(report: CheckReport) -> None:
+    for error in report.errors:
         click.echo(f"error: {error}", err=True)
-    for warning in getattr(report, "warnings", ()):
+    for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+def _report_json(report: CheckReport) -> dict[str, object]:
+    # Errors keep `where` apart so an editor or CI annotation can point at the file and key.
+    errors = [{"where": e.where, "message": e.message, "hint": e.hint} for e in report.errors]
+    return {"ok": report.ok, "errors": errors, "warnings": list(report.warnings)}
 
 
 def _num(x: float | None) -> str:
