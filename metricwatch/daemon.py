@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import regex
@@ -70,7 +70,6 @@ class JobInfo:
     pgid: int | None = None
     seen_processes: bool = False
     warned_buffered: bool = False
-    paths: set[str] = field(default_factory=set)
     scanned_at: float = -math.inf  # last /proc scan for this job's writers
     last_file: FileState | None = None  # where the job's latest records came from (for final commits)
 
@@ -104,6 +103,7 @@ class StudyRunner:
         self.end_pattern = regex.compile(cfg.completion.end_pattern) if cfg.completion.end_pattern else None
         self.history = StudyHistory()
         self.jobs: dict[str, JobInfo] = {}
+        self.path_jobs: dict[str, str] = {}  # every log path seen → its job
         self.extractors: dict[str, Extractor] = {}
         self.decided: set[tuple[str, int, int]] = set()  # (job, attempt, epoch)
         self.stopped: set[str] = set()
@@ -128,7 +128,8 @@ class StudyRunner:
         for h in self.store.load_history(self.name):
             row = h.job
             self.history.add_job(row.job, state=row.state)
-            self.jobs[row.job] = JobInfo(row.job, row.log_path, now, state=row.state, paths={row.log_path})
+            self.jobs[row.job] = JobInfo(row.job, row.log_path, now, state=row.state)
+            self.path_jobs[row.log_path] = row.job
             self.attempts[row.job] = row.attempt
             for o in h.latest():
                 if o.metric == self.objective:
@@ -347,7 +348,7 @@ class StudyRunner:
             self.history.set_state(job, JobState.RUNNING)
             self.store.set_job_state(self.name, job, JobState.RUNNING, why)
             events.job_state(self.name, job, JobState.RUNNING.value, why)
-        info.paths.add(path)
+        self.path_jobs[path] = job
         return info
 
     def _extractor(self, job: str) -> Extractor:
@@ -444,11 +445,8 @@ def _in_start_order(study: StudyRunner, items: list[Item]) -> list[Item]:
     """
 
     def rank(item: Item) -> int:
-        path = item.path
-        for info in study.jobs.values():
-            if path in info.paths and info.job in study.history:
-                return study.history.rank(info.job)
-        return len(study.jobs)
+        job = study.path_jobs.get(item.path)
+        return study.history.rank(job) if job in study.history else len(study.jobs)
 
     return sorted(items, key=rank)
 

@@ -82,6 +82,11 @@ def job_stopped(study: str, job: str, action: str, ok: bool, detail: str, dry_ru
     )
 
 
+def action_dry_run(action: str, job: str, would: str) -> None:
+    """A dry-run action: what it would have done to `job`, had it been live."""
+    log.info("action_dry_run", action=action, job=job, would=would)
+
+
 def job_state(study: str, job: str, state: str, reason: str) -> None:
     log.info("job_state", study=study, job=job, state=state, reason=reason)
 

@@ -11,13 +11,13 @@ import json
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from watch_support import reference_stops, watch_argv
 
 from metricwatch.demo import train_script
 from metricwatch.replay import replay
@@ -51,44 +51,8 @@ def full_curve(lr: float) -> list[float]:
     return [float(line.split("val_loss=")[1]) for line in out.splitlines() if line.startswith("epoch ")]
 
 
-def reference_stops(curves: list[list[float]], min_population: int = 3) -> dict[int, int]:
-    """SageMaker's rule by hand: trial c stops at the first epoch e where its value is above the median
-    of the running averages (epochs 1..e) of the earlier trials that reached e."""
-    stops: dict[int, int] = {}
-    for c, curve in enumerate(curves):
-        for e in range(1, len(curve) + 1):
-            reached = [j for j in range(c) if stops.get(j, len(curves[j])) >= e]
-            if len(reached) < min_population:
-                continue
-            median = statistics.median(sum(curves[j][:e]) / e for j in reached)
-            if curve[e - 1] > median:
-                stops[c] = e
-                break
-    return stops
-
-
 def watch(logs: Path, db: Path, events: Path, *extra: str) -> subprocess.Popen[bytes]:
-    argv = [
-        sys.executable,
-        "-m",
-        "metricwatch",
-        "watch",
-        str(logs / "*.log"),
-        "--patterns",
-        "plain",
-        "--objective",
-        "val_loss",
-        "--minimize",
-        "--state-db",
-        str(db),
-        "--poll-interval",
-        "0.5",
-        "--log-format",
-        "json",
-        "--action-param",
-        "grace=5",
-        *extra,
-    ]
+    argv = watch_argv(str(logs / "*.log"), db, *extra)
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=events.open("ab"))
 
 
@@ -106,9 +70,10 @@ def launch(logs: Path, n: int, lr: float, *, unbuffered: bool = True) -> subproc
     return subprocess.Popen(["sh", "-c", cmd], env=env)
 
 
-def run_sweep(logs: Path) -> list[int]:
+def run_sweep(logs: Path, count: int = len(RATES)) -> list[int]:
+    """Start the first `count` trials, STAGGER apart; their exit codes."""
     procs = []
-    for n, lr in enumerate(RATES, start=1):
+    for n, lr in enumerate(RATES[:count], start=1):
         procs.append(launch(logs, n, lr))
         time.sleep(STAGGER)
     return [p.wait(timeout=60) for p in procs]
@@ -261,7 +226,7 @@ def test_symlinked_log_to_an_outside_file_is_never_acted_on(tmp_path: Path) -> N
     (logs / "evil.log").symlink_to(victim_log)
     daemon = watch(logs, tmp_path / "state.db", tmp_path / "events.jsonl", "--rule-param", "min_population=1")
     time.sleep(1.5)
-    codes = run_sweep_subset(logs, 3)
+    codes = run_sweep(logs, 3)
     time.sleep(1.0)
     assert victim.poll() is None, "the outside process must not be touched"
     victim.kill()
@@ -271,11 +236,3 @@ def test_symlinked_log_to_an_outside_file_is_never_acted_on(tmp_path: Path) -> N
     events = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert any(e["event"] == "file_skipped" and e["path"].endswith("evil.log") for e in events)
     assert not any(e.get("job") == "evil" for e in events if e["event"] in ("decision", "job_stopped"))
-
-
-def run_sweep_subset(logs: Path, count: int) -> list[int]:
-    procs = []
-    for n, lr in enumerate(RATES[:count], start=1):
-        procs.append(launch(logs, n, lr))
-        time.sleep(STAGGER)
-    return [p.wait(timeout=60) for p in procs]

@@ -17,16 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
-import structlog
-
+from metricwatch import events
 from metricwatch.errors import ActionError
 from metricwatch.jobs import JobTarget
 from metricwatch.types import Decision
 
 Clock = Callable[[], float]
 T = TypeVar("T")
-
-_log = structlog.get_logger("metricwatch.actions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +77,7 @@ class Action(ABC):
         )
 
     def _dry_run(self, job: JobTarget, would: str, **extra: object) -> ActionOutcome:
-        _log.info("action_dry_run", action=self.name, job=job.job, would=would)
+        events.action_dry_run(self.name, job.job, would)
         return self._outcome(job, ok=True, detail=f"dry-run: would {would}", **extra)
 
 

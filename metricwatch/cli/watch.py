@@ -14,11 +14,10 @@ from pathlib import Path
 import click
 
 from metricwatch import events
+from metricwatch.check import CheckReport, check_config
 from metricwatch.config import (
-    CheckReport,
     Config,
     ConfigErrors,
-    check_config,
     config_from_flags,
     default_state_db,
     load_config,

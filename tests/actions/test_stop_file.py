@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from actions_support import DECISION
+from structlog.testing import capture_logs
 
 from metricwatch.actions import StopFileAction, build_action
 from metricwatch.errors import ActionError
@@ -119,11 +120,15 @@ def test_missing_directory_is_an_error_outcome_not_an_exception(tmp_path: Path) 
     assert not out.ok and "cannot write" in out.detail
 
 
-def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+def test_dry_run_writes_nothing_and_logs_what_it_would_do(tmp_path: Path) -> None:
     job = _job(tmp_path)
-    out = StopFileAction(dry_run=True).stop(job, DECISION)
+    with capture_logs() as logs:
+        out = StopFileAction(dry_run=True).stop(job, DECISION)
     assert out.ok and out.dry_run and "would write" in out.detail
     assert os.listdir(job.log_dir) == ["train.log"]
+    dry = [e for e in logs if e["event"] == "action_dry_run"]
+    assert len(dry) == 1 and (dry[0]["action"], dry[0]["job"]) == ("stop-file", "trial1")
+    assert str(job.log_dir / "trial1.stop") in dry[0]["would"]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from watch_support import reference_stops, watch_argv
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -58,21 +58,6 @@ def full_curve(script: Path, task: int) -> list[float]:
         check=True,
     ).stdout
     return [float(line.split("val_loss=")[1]) for line in out.splitlines()]
-
-
-def reference_stops(curves: list[list[float]], min_population: int = 3) -> dict[int, int]:
-    """SageMaker's median rule by hand: task c stops at the first epoch e where its value is above the
-    median of the running averages (epochs 1..e) of the earlier tasks that reached e."""
-    stops: dict[int, int] = {}
-    for c, curve in enumerate(curves):
-        for e in range(1, len(curve) + 1):
-            reached = [j for j in range(c) if stops.get(j, len(curves[j])) >= e]
-            if len(reached) < min_population:
-                continue
-            if curve[e - 1] > statistics.median(sum(curves[j][:e]) / e for j in reached):
-                stops[c] = e
-                break
-    return stops
 
 
 def scontrol(spec: str) -> dict[str, str]:
@@ -130,30 +115,14 @@ def array(slurm: None, tmp_path: Path) -> Iterator[Callable[[], str]]:
 @pytest.fixture
 def daemon(slurm: None, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`metricwatch watch` on the array's logs with the Slurm action (started once Slurm is up)."""
-    argv = [
-        sys.executable,
-        "-m",
-        "metricwatch",
-        "watch",
+    argv = watch_argv(
         str(tmp_path / "slurm-*.out"),
-        "--patterns",
-        "plain",
-        "--objective",
-        "val_loss",
-        "--minimize",
+        tmp_path / "state.db",
         "--job-id",
         r"slurm-(?P<job>\d+_\d+)\.out",
         "--action",
         "slurm",
-        "--action-param",
-        "grace=5",
-        "--state-db",
-        str(tmp_path / "state.db"),
-        "--poll-interval",
-        "0.5",
-        "--log-format",
-        "json",
-    ]
+    )
     with (tmp_path / "events.jsonl").open("ab") as err:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
     yield proc
