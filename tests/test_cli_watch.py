@@ -343,7 +343,8 @@ def start_watch(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], P
         sys.executable, "-m", "metricwatch", "watch", str(tmp_path / "logs" / "*.log"),
         "--patterns", "plain", "--state-db", str(tmp_path / "state.db"), "--log-format", "json", *extra,
     ]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=events.open("wb"))
+    with events.open("wb") as err:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
     wait_for(lambda: "daemon_started" in event_names(events), proc)
     return proc, events
 

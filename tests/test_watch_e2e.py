@@ -53,7 +53,8 @@ def full_curve(lr: float) -> list[float]:
 
 def watch(logs: Path, db: Path, events: Path, *extra: str) -> subprocess.Popen[bytes]:
     argv = watch_argv(str(logs / "*.log"), db, *extra)
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=events.open("ab"))
+    with events.open("ab") as err:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
 
 
 def launch(logs: Path, n: int, lr: float, *, unbuffered: bool = True) -> subprocess.Popen[bytes]:
@@ -214,15 +215,16 @@ def test_symlinked_log_to_an_outside_file_is_never_acted_on(tmp_path: Path) -> N
     logs.mkdir()
     outside.mkdir()
     victim_log = outside / "other.log"
-    victim = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import time\nfor e in range(1, 60):\n"
-            "    print(f'epoch {e} val_loss=999', flush=True)\n    time.sleep(0.2)",
-        ],
-        stdout=victim_log.open("wb"),
-    )
+    with victim_log.open("wb") as out:
+        victim = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import time\nfor e in range(1, 60):\n"
+                "    print(f'epoch {e} val_loss=999', flush=True)\n    time.sleep(0.2)",
+            ],
+            stdout=out,
+        )
     (logs / "evil.log").symlink_to(victim_log)
     daemon = watch(logs, tmp_path / "state.db", tmp_path / "events.jsonl", "--rule-param", "min_population=1")
     time.sleep(1.5)
