@@ -444,12 +444,16 @@ class CompiledDefinition:
     `last` is True when the written regex began with a greedy `.*`: that prefix was removed (it made
     a search quadratic on long lines) and, since a greedy prefix moves the match to the last start
     position where the rest matches, the last of the overlapped matches is taken instead.
+
+    `joined` is the same regex compiled to run once over many records joined by `\n` (MULTILINE, so
+    `^`/`$` still match at each record's edges), or None when `joinable` cannot vouch for it.
     """
 
     definition: MetricDefinition
     pattern: regex.Pattern[str]
     last: bool
     literal: str | None
+    joined: regex.Pattern[str] | None = None
 
     @property
     def name(self) -> str:
@@ -470,6 +474,48 @@ class CompiledDefinition:
         else:
             match = self.pattern.search(text, timeout=timeout)
         return None if match is None else match.group(1)
+
+
+# Zero-width constructs that look past a record's edge: in a joined text they would see the
+# neighbouring record instead of the start or end of the string.
+_EDGE_ESCAPES = frozenset({r"\A", r"\Z", r"\z", r"\G"})
+_LOOKAROUNDS = ("(?=", "(?!", "(?<=", "(?<!")
+# regex-module fuzzy matching ({e<=1} etc.) can insert or delete characters at a record's edge.
+_FUZZY = regex.compile(r"\{[^}]*[edis]\s*[<=]")
+
+
+def joinable(pattern: str) -> bool:
+    r"""True when matching records joined by `\n` finds, in each record, what matching it alone finds.
+
+    Why that holds for the patterns accepted here: with MULTILINE, `^`, `$`, `\b` and `\B` judge a
+    `\n` as they judge the start or end of a string, and a path that consumes the `\n` yields a
+    match crossing two records, which the caller detects and redoes record by record. What remains
+    is what can *look* across the edge without consuming it: `\A \Z \z \G`, flags turned off
+    inline (`(?-m)`), fuzzy matching, and lookarounds, except a lookaround of one character that
+    cannot be `\n` (NUMBER's `(?![A-Za-z])`), which cannot tell a `\n` from the string's edge.
+    """
+    if _FUZZY.search(pattern):
+        return False
+    tokens = _tokens(pattern)
+    for k, tok in enumerate(tokens):
+        if tok.kind == "esc" and tok.text in _EDGE_ESCAPES:
+            return False
+        if tok.kind in ("flags", "open") and tok.text.startswith("(?") and "-" in tok.text:
+            return False
+        if tok.kind == "open" and tok.text in _LOOKAROUNDS and not _one_char_not_newline(tokens, k):
+            return False
+    return True
+
+
+def _one_char_not_newline(tokens: list[_Token], k: int) -> bool:
+    r"""Whether the lookaround opened at `tokens[k]` holds one literal, escape or class that rejects `\n`."""
+    body = tokens[k + 1 : k + 3]
+    if len(body) != 2 or body[0].kind not in ("lit", "esc", "class") or body[1].kind != "close":
+        return False
+    try:
+        return regex.fullmatch(body[0].text, "\n") is None
+    except regex.error:
+        return False
 
 
 def translate(pattern: str) -> str:
@@ -505,6 +551,7 @@ def compile_definition(definition: MetricDefinition) -> CompiledDefinition:
     linear, last = linearize(written)
     try:
         pattern = regex.compile(linear)
+        joined = regex.compile(linear, regex.MULTILINE) if joinable(linear) else None
     except regex.error as exc:  # pragma: no cover - validated definitions compile
         raise PatternError(f"invalid regex: {exc}", where=definition.where) from exc
-    return CompiledDefinition(definition, pattern, last, required_literal(linear))
+    return CompiledDefinition(definition, pattern, last, required_literal(linear), joined)

@@ -14,8 +14,11 @@ header belong to epoch 1: Keras 3 prints no `Epoch 1/1` header when epochs=1.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, repeat
+from operator import add
 from pathlib import Path
 
 from metricwatch.definitions import (
@@ -26,7 +29,7 @@ from metricwatch.definitions import (
     parse_number,
 )
 from metricwatch.errors import InputError
-from metricwatch.frame import DEFAULT_MAX_RECORD_BYTES, Framer
+from metricwatch.frame import DEFAULT_MAX_RECORD_BYTES, Framer, RecordBatch
 from metricwatch.packs import Pack
 from metricwatch.types import Observation, Record
 
@@ -51,10 +54,22 @@ class Problem:
 class Extractor:
     """Feed one job's records in order; collect settled observations and problems.
 
+    `feed` takes one record; `feed_batch` takes a Framer's RecordBatch and gives exactly what
+    feeding its records one by one gives, but runs each regex once over the batch's records joined
+    by `\n` (one C-level scan instead of a Python call per record and regex), so only the matches
+    cost Python work. Matches are mapped back to records by position; a regex that `joinable`
+    cannot vouch for, a match that crosses a record boundary, and a scan that times out fall back
+    to matching record by record, so the results never depend on the path taken.
+
+    Captures are collected in a dict keyed `record index * slots + slot`, where slot 0 is the epoch
+    regex and slot k the k-th definition: sorting the keys gives the order `feed` reads them in
+    (record by record, the epoch first, then definition order). A value of None means timed out.
+
     Args:
         pack: the definitions and epoch source.
         job: the job name stamped on every observation.
-        timeout: seconds allowed per regex match on one record (None: no limit).
+        timeout: seconds allowed per regex match on one record (None: no limit); a scan of a whole
+            batch gets the same allowance before it falls back to per-record matching.
     """
 
     def __init__(self, pack: Pack, job: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
@@ -63,13 +78,20 @@ class Extractor:
         self.timeout = timeout
         self.problems: list[Problem] = []
         self.compiled = [compile_definition(d) for d in pack.definitions]
-        self._prefilter = _Prefilter(self.compiled)
         spec = pack.epoch
         self._epoch_def = (
             compile_definition(MetricDefinition("epoch", spec.regex, f"{pack.name}: epoch"))
             if spec.regex and spec.source != "count"
             else None
         )
+        self._names = ["epoch", *(c.name for c in self.compiled)]  # by slot
+        self._slots = len(self._names)
+        self._matchers = [(k + 1, c) for k, c in enumerate(self.compiled)]
+        if self._epoch_def is not None:
+            self._matchers.insert(0, (0, self._epoch_def))
+        self._per_record: set[int] = set()  # slots whose batch scan timed out: not retried
+        self._heads = {c.literal[0] for _, c in self._matchers if c.literal}
+        self._prefilter = _Prefilter(self._matchers)
         self.attempt = 1
         self.epoch: int | None = 1 if spec.source == "header" else None
         self._pending: dict[str, Observation] = {}
@@ -78,23 +100,17 @@ class Extractor:
 
     def feed(self, record: Record) -> list[Observation]:
         """Read one record; return the observations it settled (possibly none)."""
-        settled: list[Observation] = []
-        if self._epoch_def is not None:
-            epoch = self._read_epoch(record)
-            if epoch is not None:
-                settled = self._enter(epoch)
-        if self.pack.epoch.source == "line" and self.epoch is None:
-            return settled  # nothing to attach values to before the first epoch number
-        for compiled in self._prefilter.candidates(record.text):
-            raw = self._capture(compiled, record)
-            if raw is None:
-                continue
-            value = parse_number(raw)
-            if value is None:
-                self._problem(record, compiled.name, f"captured {raw!r}, which is not a number", raw)
-                continue
-            settled += self._observe(compiled.name, value, raw, record)
-        return settled
+        found: dict[int, str | None] = {}
+        for slot, compiled in self._prefilter.candidates(record.text):
+            self._capture_into(found, slot, compiled, record.text, filtered=True)
+        return self._apply(found, [record.text], record.line_no, [record.offset])
+
+    def feed_batch(self, batch: RecordBatch) -> list[Observation]:
+        """`feed` every record of `batch` in order; return the observations they settled."""
+        if not batch.texts:
+            return []  # an empty text would still give empty matches, belonging to no record
+        found = self._batch_captures(batch)
+        return self._apply(found, batch.texts, batch.first_line_no, batch.offsets)
 
     def finish(self) -> list[Observation]:
         """The log or job ended: settle the open epoch."""
@@ -102,28 +118,129 @@ class Extractor:
         self._pending.clear()
         return out
 
-    def _capture(self, compiled: CompiledDefinition, record: Record) -> str | None:
-        try:
-            return compiled.capture_unfiltered(record.text, self.timeout)
-        except TimeoutError:
-            self._problem(
-                record,
-                compiled.name,
-                f"regex timed out (>{self.timeout}s) on a record of {len(record.text)} characters;"
-                " record skipped for this definition",
-            )
-            return None
+    # ------------------------------------------------------------------------------- matching
 
-    def _read_epoch(self, record: Record) -> int | None:
-        assert self._epoch_def is not None
-        if self._epoch_def.literal is not None and self._epoch_def.literal not in record.text:
-            return None
-        raw = self._capture(self._epoch_def, record)
-        if raw is None:
-            return None
+    def _capture_into(
+        self,
+        found: dict[int, str | None],
+        key: int,
+        compiled: CompiledDefinition,
+        text: str,
+        filtered: bool = False,
+    ) -> None:
+        """Match one record alone; store its capture (None: timed out) under `key` if any.
+
+        `filtered`: the caller already knows the record holds the definition's literal.
+        """
+        if not filtered and compiled.literal is not None and compiled.literal not in text:
+            return  # the cheap prefilter: most records lack most definitions' literal
+        try:
+            raw = compiled.capture_unfiltered(text, self.timeout)
+        except TimeoutError:
+            found[key] = None
+            return
+        if raw is not None:
+            found[key] = raw
+
+    def _batch_captures(self, batch: RecordBatch) -> dict[int, str | None]:
+        """Every capture in the batch, keyed `record index * slots + slot`."""
+        texts = batch.texts
+        text = "\n".join(texts)
+        # starts[i] is record i's first character in `text`; starts[-1] is len(text) + 1.
+        starts = list(accumulate(map(add, map(len, texts), repeat(1)), initial=0))
+        found: dict[int, str | None] = {}
+        # A literal is absent when its first character is (a memchr, far cheaper than a substring
+        # search over the batch): a batch of Keras lines has no TAB for the XGBoost literals.
+        heads = {head for head in self._heads if head in text}
+        for slot, compiled in self._matchers:
+            literal = compiled.literal
+            if literal is not None and (literal[0] not in heads or literal not in text):
+                continue  # no record of the batch can match
+            if compiled.joined is not None and slot not in self._per_record:
+                if self._scan(found, slot, compiled, text, starts, texts):
+                    continue
+                self._per_record.add(slot)  # pathological on this log: stop paying for scans
+            for i, record_text in enumerate(texts):
+                self._capture_into(found, i * self._slots + slot, compiled, record_text)
+        return found
+
+    def _scan(
+        self,
+        found: dict[int, str | None],
+        slot: int,
+        compiled: CompiledDefinition,
+        text: str,
+        starts: list[int],
+        texts: list[str],
+    ) -> bool:
+        """Add each record's capture from one pass over the joined text; False if it timed out.
+
+        Per record, `search` keeps the first match and a `last` definition the last overlapped one.
+        A match that crosses a `\n` exists in no single record and may hide (non-overlapped scan)
+        what the records it touches hold: those records are matched again alone.
+        """
+        assert compiled.joined is not None
+        slots, keep = self._slots, found.__setitem__ if compiled.last else found.setdefault
+        crossed: set[int] = set()
+        try:
+            for match in compiled.joined.finditer(text, overlapped=compiled.last, timeout=self.timeout):
+                start, end = match.span()
+                i = bisect_right(starts, start) - 1
+                if end >= starts[i + 1]:  # reaches past record i's last character
+                    crossed.update(range(i, bisect_right(starts, end - 1)))
+                else:
+                    keep(i * slots + slot, match.group(1))
+        except TimeoutError:
+            for key in [key for key in found if key % slots == slot]:
+                del found[key]  # what this scan found so far: the per-record pass redoes it
+            return False
+        for i in crossed:
+            found.pop(i * slots + slot, None)
+            self._capture_into(found, i * slots + slot, compiled, texts[i])
+        return True
+
+    # ------------------------------------------------------------------------ reading values
+
+    def _apply(
+        self,
+        found: dict[int, str | None],
+        texts: list[str],
+        first_line_no: int,
+        offsets: list[int],
+    ) -> list[Observation]:
+        """The captures of consecutive records, in `feed` order → settled observations (and problems)."""
+        settled: list[Observation] = []
+        line_epochs = self.pack.epoch.source == "line"
+        for key in sorted(found):
+            i, slot = divmod(key, self._slots)
+            raw, line_no = found[key], first_line_no + i
+            if raw is None:
+                self._problem(
+                    line_no,
+                    offsets[i],
+                    self._names[slot],
+                    f"regex timed out (>{self.timeout}s) on a record of {len(texts[i])} characters;"
+                    " record skipped for this definition",
+                )
+            elif slot == 0:
+                epoch = self._read_epoch(raw, line_no, offsets[i])
+                if epoch is not None:
+                    settled += self._enter(epoch)
+            elif line_epochs and self.epoch is None:
+                continue  # nothing to attach values to before the first epoch number
+            elif (value := parse_number(raw)) is None:
+                message = f"captured {raw!r}, which is not a number"
+                self._problem(line_no, offsets[i], self._names[slot], message, raw)
+            elif (
+                observation := self._observe(self._names[slot], value, raw, line_no, offsets[i])
+            ) is not None:
+                settled.append(observation)
+        return settled
+
+    def _read_epoch(self, raw: str, line_no: int, offset: int) -> int | None:
         value = parse_number(raw)
         if value is None or math.isnan(value) or math.isinf(value):
-            self._problem(record, "epoch", f"epoch {raw!r} is not a number", raw)
+            self._problem(line_no, offset, "epoch", f"epoch {raw!r} is not a number", raw)
             return None
         # ceil: a fractional epoch counts epochs completed so far (HF `'epoch': 0.5` is in epoch 1).
         epoch = math.ceil(value) - self.pack.epoch.base + 1
@@ -140,20 +257,21 @@ class Extractor:
         self._settled.clear()
         return settled
 
-    def _observe(self, metric: str, value: float, raw: str, record: Record) -> list[Observation]:
+    def _observe(self, metric: str, value: float, raw: str, line_no: int, offset: int) -> Observation | None:
+        """Record one value; return the observation if it settles now."""
         if self.pack.epoch.source == "count":
             epoch = self._counts.get(metric, 0) + 1
             self._counts[metric] = epoch
-            return [self._observation(metric, epoch, value, raw, record)]
+            return Observation(self.job, metric, epoch, value, self.attempt, line_no, offset, raw)
         assert self.epoch is not None
-        observation = self._observation(metric, self.epoch, value, raw, record)
+        observation = Observation(self.job, metric, self.epoch, value, self.attempt, line_no, offset, raw)
         if self.pack.epoch.settle_policy == "next":
             self._pending[metric] = observation
-            return []
+            return None
         if metric in self._settled:
-            return []
+            return None
         self._settled.add(metric)
-        return [observation]
+        return observation
 
     def snapshot(self) -> dict[str, object]:
         """The state needed to resume after the last fed record (JSON-ready): stored beside the file
@@ -184,38 +302,30 @@ class Extractor:
             )
         return extractor
 
-    def _observation(self, metric: str, epoch: int, value: float, raw: str, record: Record) -> Observation:
-        return Observation(self.job, metric, epoch, value, self.attempt, record.line_no, record.offset, raw)
-
-    def _problem(self, record: Record, definition: str, message: str, text: str = "") -> None:
-        self.problems.append(Problem(self.job, record.line_no, record.offset, definition, message, text))
+    def _problem(self, line_no: int, offset: int, definition: str, message: str, text: str = "") -> None:
+        self.problems.append(Problem(self.job, line_no, offset, definition, message, text))
 
 
 class _Prefilter:
-    """Which definitions can match a record: those whose required literal it contains.
+    """Which matchers can match one record: those whose required literal it contains.
 
-    The hot path: one `in` test per distinct literal is far cheaper than calling every regex
-    (profiling showed the per-definition calls dominating on short lines).
+    The per-record hot path (`feed`, used by the daemon): one `in` test per distinct literal is far
+    cheaper than calling every regex (profiling showed the per-definition calls dominating on
+    short lines).
     """
 
-    def __init__(self, compiled: list[CompiledDefinition]) -> None:
-        groups: dict[str, list[int]] = {}
-        self._always: list[int] = []
-        for index, c in enumerate(compiled):
-            if c.literal is None:
-                self._always.append(index)
+    def __init__(self, matchers: list[tuple[int, CompiledDefinition]]) -> None:
+        groups: dict[str, list[tuple[int, CompiledDefinition]]] = {}
+        self._always: list[tuple[int, CompiledDefinition]] = []
+        for slot, compiled in matchers:
+            if compiled.literal is None:
+                self._always.append((slot, compiled))
             else:
-                groups.setdefault(c.literal, []).append(index)
+                groups.setdefault(compiled.literal, []).append((slot, compiled))
         self._groups = list(groups.items())
-        self._compiled = compiled
 
-    def candidates(self, text: str) -> list[CompiledDefinition]:
-        hits = [i for literal, indices in self._groups if literal in text for i in indices]
-        if self._always:
-            hits += self._always
-        if len(hits) > 1:
-            hits.sort()  # definition order, so emissions are deterministic
-        return [self._compiled[i] for i in hits]
+    def candidates(self, text: str) -> list[tuple[int, CompiledDefinition]]:
+        return [m for literal, group in self._groups if literal in text for m in group] + self._always
 
 
 @dataclass(slots=True)
@@ -255,10 +365,10 @@ def binary_share(sample: bytes) -> float:
     return len(sample.translate(None, _TEXT_BYTES)) / len(sample) if sample else 0.0
 
 
-def iter_records(
+def iter_batches(
     path: Path, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, stats: FileResult | None = None
-) -> Iterator[Record]:
-    """Stream a file's records through a Framer (bounded memory whatever the line lengths).
+) -> Iterator[RecordBatch]:
+    """Stream a file's records, one RecordBatch per chunk read (bounded memory whatever the lines).
 
     With `stats`, bytes are counted and a file whose first chunk is mostly control bytes (a NUL-
     filled or binary file given by mistake) is reported as a problem; its records still go through.
@@ -272,8 +382,16 @@ def iter_records(
                     Problem(stats.job, 0, 0, "file", f"looks binary: {share:.0%} control bytes")
                 )
             stats.bytes_read += len(chunk)
-        yield from framer.feed(chunk)
-    yield from framer.flush()
+        yield framer.feed_batch(chunk)
+    yield framer.flush_batch()
+
+
+def iter_records(
+    path: Path, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, stats: FileResult | None = None
+) -> Iterator[Record]:
+    """`iter_batches`, one Record at a time."""
+    for batch in iter_batches(path, max_record_bytes, stats):
+        yield from batch.records()
 
 
 def extract_file(
@@ -288,9 +406,9 @@ def extract_file(
     path = Path(path)
     result = FileResult(job or str(path), str(path))
     extractor = Extractor(pack, result.job, timeout=timeout)
-    for record in iter_records(path, max_record_bytes, result):
-        result.records += 1
-        result.observations += extractor.feed(record)
+    for batch in iter_batches(path, max_record_bytes, result):
+        result.records += len(batch)
+        result.observations += extractor.feed_batch(batch)
     result.observations += extractor.finish()
     result.problems[:0] = extractor.problems
     if result.bytes_read and not result.records:

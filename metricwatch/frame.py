@@ -13,6 +13,11 @@ survives until its record is complete:
   backspaces is the frame (§8.1); NUL padding comes from unclean shutdowns (§8.7);
 - the bytes are decoded as UTF-8 with `errors="replace"`.
 
+`feed_batch` returns the same records column-wise (`RecordBatch`): the extractor matches a whole
+batch as one newline-joined text, and a chunk of ordinary lines is cleaned and decoded in one pass
+(see `Framer._frame_block` for why that equals cleaning each line) without building a `Record` per
+line. `feed` is `feed_batch(...).records()`.
+
 A record longer than `max_record_bytes` keeps its **tail** (Keras prints `val_*` at the very end
 of a multi-megabyte progress line) and is marked `truncated`; memory stays bounded by the cap even
 for a line that never ends. A truncated record's `offset` is still where the record began.
@@ -22,6 +27,9 @@ for a line that never ends. A truncated record's `offset` is still where the rec
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from itertools import accumulate, compress, repeat
+from operator import add
 
 from metricwatch.types import Record
 
@@ -30,7 +38,49 @@ DEFAULT_MAX_RECORD_BYTES = 1 << 20
 # CSI: ESC [ params intermediates final; OSC: ESC ] ... (BEL | ESC \\);
 # any other ESC + one byte; a lone ESC.
 _ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])?")
+# The same for a newline-joined block of records: an OSC body stops at a newline, as it stops at
+# the end of a record when records are cleaned one by one (then the ESC ] pair alone is removed).
+_ANSI_BLOCK = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)|[@-Z\\-_])?")
 _CR_ESCAPE = b"#015"
+
+
+@dataclass(slots=True)
+class RecordBatch:
+    """Records in column form: what one `feed` completed, without a `Record` object per line.
+
+    Record `i` is `Record(texts[i], offsets[i], ends[i], first_line_no + i, i in truncated)`:
+    emitted records are numbered consecutively, so one number gives every `line_no`.
+    """
+
+    first_line_no: int
+    texts: list[str] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    truncated: set[int] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def record(self, i: int) -> Record:
+        truncated = i in self.truncated
+        return Record(self.texts[i], self.offsets[i], self.ends[i], self.first_line_no + i, truncated)
+
+    def records(self) -> list[Record]:
+        return [self.record(i) for i in range(len(self.texts))]
+
+    @classmethod
+    def of(cls, records: list[Record]) -> RecordBatch:
+        """A batch holding `records` (consecutive line numbers, as a Framer emits them)."""
+        first = records[0].line_no if records else 1
+        if any(r.line_no != first + i for i, r in enumerate(records)):
+            raise ValueError("a RecordBatch needs consecutively numbered records")
+        return cls(
+            first,
+            [r.text for r in records],
+            [r.offset for r in records],
+            [r.end for r in records],
+            {i for i, r in enumerate(records) if r.truncated},
+        )
 
 
 class Framer:
@@ -66,13 +116,29 @@ class Framer:
 
     def feed(self, data: bytes) -> list[Record]:
         """Frame `data` (the next bytes of the file); return the records it completed."""
+        return self.feed_batch(data).records()
+
+    def feed_batch(self, data: bytes) -> RecordBatch:
+        """`feed`, returning the completed records as one RecordBatch."""
+        out = RecordBatch(self.line_no + 1)
         if not data:
-            return []
+            return out
         # Both \r and \n are one-byte terminators, so one C-level split finds every record and the
         # positions follow from the lengths.
         parts = data.replace(b"\r", b"\n").split(b"\n")
-        out: list[Record] = []
-        for part in parts[:-1]:
+        if len(parts) > 3 and _CR_ESCAPE not in data and max(map(len, parts)) <= self.max_record_bytes:
+            # The usual chunk: the first line may continue the held record, the last one is held,
+            # and every line between is an ordinary record, framed in one pass.
+            self._frame_parts(parts[:1], out)
+            self._frame_block(parts[1:-1], out)
+        else:
+            self._frame_parts(parts[:-1], out)
+        self._hold(parts[-1])
+        return out
+
+    def _frame_parts(self, parts: list[bytes], out: RecordBatch) -> None:
+        """Frame complete lines one by one (joining the held record, applying the cap and `#015`)."""
+        for part in parts:
             start = self._committed
             if self._pending or self._dropped:
                 length = self._dropped + len(self._pending) + len(part)
@@ -87,12 +153,34 @@ class Framer:
             end = start + length + 1
             self._emit(raw, start, end - 1 - len(raw), end, truncated, out)
             self._committed = end
-        self._hold(parts[-1])
-        return out
+
+    def _frame_block(self, parts: list[bytes], out: RecordBatch) -> None:
+        """Frame complete lines none of which is held, capped or split by `#015`, in one pass.
+
+        Cleaning the newline-joined block equals cleaning each line: no escape, ANSI sequence
+        (`_ANSI_BLOCK` stops OSC bodies at a newline) or deletion spans or creates a newline, and
+        UTF-8 decoding resynchronises at every newline (an ASCII byte never continues a sequence).
+        So the block's text splits back into exactly one text per line.
+        """
+        texts = clean(b"\n".join(parts), _ANSI_BLOCK).split("\n")
+        # bounds[i] is where line i starts and bounds[i + 1] just past its one-byte terminator.
+        bounds = list(accumulate(map(add, map(len, parts), repeat(1)), initial=self._committed))
+        # `str.strip` yields "" exactly for the texts `_append` skips (empty or whitespace only),
+        # and returns the text itself, uncopied, when there is nothing to strip.
+        keep = list(map(str.strip, texts))
+        out.texts += compress(texts, keep)
+        out.offsets += compress(bounds, keep)
+        out.ends += compress(bounds[1:], keep)
+        self.line_no = out.first_line_no + len(out.texts) - 1
+        self._committed = bounds[-1]
 
     def flush(self) -> list[Record]:
         """End of stream: emit the held partial record, if any."""
-        out: list[Record] = []
+        return self.flush_batch().records()
+
+    def flush_batch(self) -> RecordBatch:
+        """`flush`, returning the record (if any) as a RecordBatch."""
+        out = RecordBatch(self.line_no + 1)
         if self._pending or self._dropped:
             raw = bytes(self._pending)
             start = self._committed
@@ -114,7 +202,7 @@ class Framer:
             del self._pending[:excess]
             self._dropped += excess
 
-    def _emit(self, raw: bytes, start: int, kept: int, end: int, truncated: bool, out: list[Record]) -> None:
+    def _emit(self, raw: bytes, start: int, kept: int, end: int, truncated: bool, out: RecordBatch) -> None:
         """Clean one raw record (split at `#015`) and append the non-empty results.
 
         `start` is the record's first byte in the file, `kept` the file offset of `raw[0]` (later
@@ -130,19 +218,23 @@ class Framer:
             self._append(piece, start if j == 0 else pos, piece_end, truncated and j == 0, out)
             pos += len(piece) + len(_CR_ESCAPE)
 
-    def _append(self, raw: bytes, start: int, end: int, truncated: bool, out: list[Record]) -> None:
+    def _append(self, raw: bytes, start: int, end: int, truncated: bool, out: RecordBatch) -> None:
         text = clean(raw)
         if text and not text.isspace():
             self.line_no += 1
-            out.append(Record(text, start, end, self.line_no, truncated))
+            if truncated:
+                out.truncated.add(len(out.texts))
+            out.texts.append(text)
+            out.offsets.append(start)
+            out.ends.append(end)
 
 
-def clean(raw: bytes) -> str:
+def clean(raw: bytes, ansi: re.Pattern[bytes] = _ANSI) -> str:
     """Decode one record: escapes decoded, ANSI/backspace/NUL removed, bad UTF-8 → U+FFFD."""
     if b"#0" in raw:
         raw = raw.replace(b"#011", b"\t").replace(b"#033", b"\x1b").replace(b"#010", b"")
     if b"\x1b" in raw:
-        raw = _ANSI.sub(b"", raw)
+        raw = ansi.sub(b"", raw)
     if b"\x08" in raw:
         raw = raw.replace(b"\x08", b"")
     if b"\x00" in raw:

@@ -14,6 +14,7 @@ from metricwatch.definitions import (
     compile_definition,
     expand,
     find_traps,
+    joinable,
     linearize,
     load_definitions,
     parse_number,
@@ -21,6 +22,7 @@ from metricwatch.definitions import (
     translate,
 )
 from metricwatch.errors import PatternError
+from metricwatch.packs import load_pack
 
 DATA = Path(__file__).parent / "data"
 XGB_FILE = DATA / "sagemaker-xgboost-0.90-1.json"  # pasted from sagemaker-metric-definitions.json
@@ -333,3 +335,41 @@ def test_parse_number_accepts_exactly_the_number_pattern() -> None:
     ]
     for text in probes:
         assert (parse_number(text) is not None) == (full.fullmatch(text) is not None), text
+
+
+# ------------------------------------------------------------- matching over joined records
+
+
+def test_builtin_and_pack_definitions_can_run_over_joined_records() -> None:
+    """Every shipped regex takes the fast path: NUMBER's `(?![A-Za-z])` is a one-character look-ahead
+    that cannot be a newline, so it judges a newline as it judges the end of a record."""
+    packs = [load_pack(p.stem) for p in (Path(__file__).parent.parent / "patterns").glob("*.toml")]
+    defs = load_definitions(XGB_FILE) + load_definitions(LL_FILE) + [d for p in packs for d in p.definitions]
+    assert [d.name for d in defs if compile_definition(d).joined is None] == []
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"loss=(\d+)\Z",  # end of string ≠ end of line
+        r"\Aloss=(\d+)",
+        r"\Gloss=(\d+)",
+        r"loss=(\d+)(?=\s)",  # \s would see the next record's newline
+        r"loss=(\d+)(?!\n)",
+        r"(?<=\n)loss=(\d+)",
+        r"loss=(\d+)(?!foo)",  # several characters: could read into the next record
+        r"(?-m:^)loss=(\d+)",  # multi-line turned off inline
+        r"(?:loss=(\d+)){e<=1}",  # fuzzy matching may delete the newline
+    ],
+)
+def test_constructs_that_look_across_a_record_edge_are_not_joinable(pattern: str) -> None:
+    assert not joinable(pattern)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"^loss=(\d+)$", r"\bloss=(\d+)\b", r"(?<![\w.])loss=(\d+)", r"loss=\s*(\d+)", r"(?i)LOSS=(\d+)"],
+)
+def test_anchors_boundaries_and_consuming_classes_are_joinable(pattern: str) -> None:
+    # `\s*` can consume a newline, but then the match crosses records and the caller redoes them.
+    assert joinable(pattern)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metricwatch.definitions import MetricDefinition
 from metricwatch.errors import InputError
 from metricwatch.extract import Extractor, extract_file
+from metricwatch.frame import RecordBatch
 from metricwatch.packs import EpochSpec, Pack, load_pack
 from metricwatch.types import Record
 
@@ -234,3 +238,87 @@ def test_snapshot_restore_resumes_an_open_epoch() -> None:
     again = Extractor.restore(KERAS, "job", json.loads(json.dumps(ex.snapshot())))
     settled = again.feed(Record("Epoch 3/3", 0, 0, 3))
     assert [(o.metric, o.epoch, o.value) for o in settled] == [("val_loss", 2, 0.9)]
+
+
+# --------------------------------------------------------- batch matching ≡ record by record
+
+# Regexes chosen to stress matching over newline-joined records: a leading `.*` (last match), a
+# `\s*` and a `[^;]*` that can run into the next record, DOTALL, anchors, a lazy empty capture,
+# word boundaries, and a look-ahead that is not joinable (matched record by record).
+TRICKY = {
+    "val_loss": r" val_loss: ({NUM})",
+    "last_loss": r".*loss: ({NUM})",
+    "spaced": r"loss:\s*({NUM})",
+    "until_semicolon": r"[^;]*acc=(\S+)",
+    "dotall": r"(?s)F1=(.*?);",
+    "anchored": r"^acc=(\d+)$",
+    "bounded": r"\bacc=(\d+)\b",
+    "lookahead": r"acc=(\d+)(?=\s)",
+    "no_literal": r"[xé](\d*)",  # no prefilter literal; an empty capture is a problem
+}
+TOKENS = [
+    " val_loss: 0.5",
+    "loss:",
+    "loss: ",
+    "1e-05",
+    " ",
+    "\t",
+    "7",
+    "acc=",
+    "acc=3",
+    ";",
+    "F1=",
+    "[2]",
+    "é",
+    "x",
+]
+EPOCHS = {
+    "count": EpochSpec("count"),
+    "line": EpochSpec("line", r"^\[(\d+)\]", 0),
+    "header": EpochSpec("header", r"\[(\d+)\]", 1),
+}
+
+
+@given(
+    st.lists(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=6).map("".join), max_size=30),
+    st.sampled_from(sorted(EPOCHS)),
+    st.lists(st.integers(0, 30), max_size=3),
+)
+@settings(max_examples=300, deadline=None)
+def test_feed_batch_reads_exactly_what_feeding_records_one_by_one_reads(
+    texts: list[str], source: str, cuts: list[int]
+) -> None:
+    records = [Record(t, 10 * i, 10 * i + 9, i + 1) for i, t in enumerate(texts)]
+    p = Pack("t", "", tuple(MetricDefinition(n, r) for n, r in TRICKY.items()), EPOCHS[source])
+    one, batched = Extractor(p, "job"), Extractor(p, "job")
+    expected = [o for r in records for o in one.feed(r)] + one.finish()
+    got = []
+    bounds = sorted({0, len(records), *(c for c in cuts if c < len(records))})
+    for a, b in itertools.pairwise(bounds):
+        got += batched.feed_batch(RecordBatch.of(records[a:b]))
+    got += batched.finish()
+    assert got == expected
+    assert batched.problems == one.problems
+
+
+def test_an_empty_batch_reads_nothing_even_for_a_regex_matching_the_empty_string() -> None:
+    p = pack("count", None, 1, digits=r"(\d*)")
+    assert Extractor(p, "job").feed_batch(RecordBatch(1)) == []
+
+
+def test_a_match_running_into_the_next_record_is_redone_per_record() -> None:
+    # Joined, `loss:\s*` would eat the newline and capture the next record's "5".
+    p = pack("count", None, 1, loss=r"loss:\s*({NUM})")
+    records = [Record("loss:", 0, 6, 1), Record("5", 6, 8, 2), Record("loss: 0.25", 8, 19, 3)]
+    got = Extractor(p, "job").feed_batch(RecordBatch.of(records))
+    assert [(o.value, o.line_no) for o in got] == [(0.25, 3)]
+
+
+def test_a_batch_scan_that_times_out_falls_back_to_per_record_timeouts() -> None:
+    p = pack("count", None, 1, bad=r"(?:a+)+(b)", good=r"\bgood=({NUM})")
+    ex = Extractor(p, "job", timeout=0.05)
+    records = [Record("a" * 5000 + "c", 0, 5001, 1), Record("good=1", 5001, 5008, 2)]
+    out = ex.feed_batch(RecordBatch.of(records))
+    assert [(o.metric, o.value, o.line_no) for o in out] == [("good", 1.0, 2)]
+    assert [(pr.line_no, pr.definition) for pr in ex.problems] == [(1, "bad")]
+    assert "timed out" in ex.problems[0].message

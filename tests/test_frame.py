@@ -5,6 +5,8 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metricwatch.frame import Framer
 
@@ -158,3 +160,68 @@ def test_50_mb_line_without_newline_uses_bounded_memory() -> None:
     assert records[0].truncated and records[0].text.endswith("val_loss: 0.25")
     assert records[0].end == fed + len(b" - val_loss: 0.25")
     assert peak < 8 * 1024 * 1024, f"peak {peak} bytes"
+
+
+# ------------------------------------------------------------------ batch framing ≡ line by line
+
+HAZARDS = [
+    b"a",
+    b"7",
+    b" ",
+    b"\t",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"#011",
+    b"#015",
+    b"#033",
+    b"#010",
+    b"#0",
+    b"\x1b",
+    b"\x1b[1m",
+    b"\x1b]0;title",
+    b"\x07",
+    b"\x1b\\",
+    b"\x08",
+    b"\x00",
+    "\u2501".encode(),
+    b"\xe2\x94",
+    b"\xff",
+    b"\x1c",
+    "\u3000".encode(),
+    b"val_loss: 0.5" * 6,
+]
+
+
+@given(
+    st.lists(st.sampled_from(HAZARDS), max_size=80),
+    st.sampled_from([64, 100, 1 << 20]),
+    st.integers(0, 1000),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_whole_chunk_frames_exactly_as_byte_by_byte_feeding(
+    pieces: list[bytes], cap: int, offset: int
+) -> None:
+    """Fed byte by byte, every line takes the one-record-at-a-time path; fed whole, the lines of
+    the chunk are cleaned as one block. Records, offsets, line numbers and checkpoints must agree."""
+    data = b"".join(pieces)
+    slow = Framer(cap, offset, 3)
+    expected = [r for i in range(len(data)) for r in slow.feed(data[i : i + 1])] + slow.flush()
+    fast = Framer(cap, offset, 3)
+    got = fast.feed(data) + fast.flush()
+    assert got == expected
+    assert (fast.committed, fast.line_no) == (slow.committed, slow.line_no)
+
+
+def test_an_unterminated_osc_does_not_reach_into_the_next_line_of_a_block() -> None:
+    # Per line, `ESC ]` without BEL is dropped as a two-byte sequence and the BEL on the next line
+    # stays; cleaning the block as a whole must not join the two into one OSC sequence.
+    data = b"first\na\x1b]0;t\nb\x07c\nlast\n"
+    assert texts(Framer().feed(data)) == ["first", "a0;t", "b\x07c", "last"]
+
+
+def test_feed_batch_holds_the_same_records_as_feed() -> None:
+    data = b"Epoch 1/2\n\n  \nloss: 1\r\nloss: 2\rtail"
+    batch = Framer().feed_batch(data)
+    assert batch.records() == Framer().feed(data)
+    assert (len(batch), batch.first_line_no, batch.texts) == (3, 1, ["Epoch 1/2", "loss: 1", "loss: 2"])
