@@ -110,6 +110,7 @@ class StudyRunner:
         self.attempts: dict[str, int] = {}  # the attempt the history holds for each job
         self.condemned: set[str] = set()  # jobs with a STOP decision: never decided on again
         self.unacted: list[Decision] = []
+        self.unfinished: list[tuple[str, Decision]] = []
         store.ensure_study(cfg.name, self.objective, self.direction)
         checkpoints = self._restore()
         self.follower = Follower(
@@ -141,6 +142,12 @@ class StudyRunner:
         self.stopped = {c.job for c in self.store.stop_claims(self.name)}
         # A STOP decision committed just before a crash, whose stop was never claimed: act on it now.
         self.unacted = [s.decision for s in self.store.pending_stops(self.name)]
+        # A stop claimed but never finished (the daemon died during the grace period, or mid-action):
+        # the job may still be running, and its SIGKILL escalation died with the daemon.
+        stops = {d.decision.job: d.decision for d in self.store.decisions(self.name) if d.decision.stop}
+        self.unfinished = [
+            (c.job, stops[c.job]) for c in self.store.unfinished_stops(self.name) if c.job in stops
+        ]
         checkpoints: dict[str, dict[str, object]] = {}
         latest: dict[str, dict[str, object]] = {}  # job → its most advanced extractor snapshot
         for f in self.store.load_file_states(self.name):
@@ -231,6 +238,9 @@ class StudyRunner:
         if not self.store.claim_stop(self.name, info.job, epoch=decision.epoch, reason=decision.reason):
             return  # stopped before (perhaps by an earlier run of the daemon)
         self.stopped.add(info.job)
+        self._act(info, decision)
+
+    def _act(self, info: JobInfo, decision: Decision) -> None:
         processes, pgid = find_job_processes(Path(info.log_path), state_dir=self.state_dir)
         if processes:
             info.processes, info.pgid, info.seen_processes = processes, pgid or info.pgid, True
@@ -239,6 +249,20 @@ class StudyRunner:
         self._record_outcome(outcome, final=not outcome.pending)
         if not self.action.dry_run and outcome.ok:
             self.history.set_state(info.job, JobState.STOPPED)
+
+    def _resume_stop(self, job: str, decision: Decision) -> None:
+        """Finish a stop an earlier run of the daemon began: act again if the job's processes live on.
+
+        The action starts over (SIGTERM, then a full grace period before SIGKILL): stopping late is
+        safe, killing early is not.
+        """
+        info = self.jobs.get(job)
+        if info is None or info.state in _FINAL:
+            return
+        if find_job_processes(Path(info.log_path), state_dir=self.state_dir)[0]:
+            self._act(info, decision)
+        else:
+            self.store.finish_stop(self.name, job, ok=True, detail={"detail": "ended before the restart"})
 
     def _record_outcome(self, outcome: ActionOutcome, *, final: bool) -> None:
         detail = _outcome_detail(outcome)
@@ -256,6 +280,8 @@ class StudyRunner:
             info = self.jobs.get(decision.job)
             if info is not None and info.state not in _FINAL:
                 self._stop(info, decision)
+        while self.unfinished:
+            self._resume_stop(*self.unfinished.pop(0))
         for outcome in self.action.poll_escalations():
             self._record_outcome(outcome, final=not outcome.pending)
         if self.tracker is not None:

@@ -238,3 +238,43 @@ def test_symlinked_log_to_an_outside_file_is_never_acted_on(tmp_path: Path) -> N
     events = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert any(e["event"] == "file_skipped" and e["path"].endswith("evil.log") for e in events)
     assert not any(e.get("job") == "evil" for e in events if e["event"] in ("decision", "job_stopped"))
+
+
+STUBBORN_JOB = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: print("ignoring SIGTERM", flush=True))
+for epoch in range(1, 80):
+    print(f"epoch {epoch} val_loss=5.0", flush=True)
+    time.sleep(0.25)
+"""
+
+
+def test_a_sigkill_escalation_survives_a_daemon_crash(tmp_path: Path) -> None:
+    """A job that ignores SIGTERM is still SIGKILLed after its grace period even when the daemon is
+    SIGKILLed during that grace period and restarted: the stop is resumed from the state store."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    events = tmp_path / "events.jsonl"
+    rule = ("--rule", "threshold", "--rule-param", "max=1", "--action-param", "grace=4")
+    daemon = watch(logs, tmp_path / "state.db", events, *rule)
+    time.sleep(1.5)
+    with (logs / "stubborn.log").open("wb") as out:
+        job = subprocess.Popen([sys.executable, "-c", STUBBORN_JOB], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 15
+    while "job_stopped" not in events.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "job_stopped" in events.read_text(), "the daemon never sent SIGTERM"
+    daemon.send_signal(signal.SIGKILL)  # mid-grace: the pending SIGKILL dies with it
+    daemon.wait()
+    restarted = watch(logs, tmp_path / "state.db", events, *rule)
+    try:
+        code = job.wait(timeout=15)  # grace (4 s) again from the restart, then SIGKILL
+    finally:
+        job.kill()
+        stop_daemon(restarted)
+    assert code == -signal.SIGKILL
+    assert "ignoring SIGTERM" in (logs / "stubborn.log").read_text()
+    store = StateStore(tmp_path / "state.db", readonly=True)
+    claims = store.stop_claims("default")
+    store.close()
+    assert [c.job for c in claims] == ["stubborn"] and claims[0].finished_at is not None
