@@ -87,6 +87,7 @@ class StudyRunner:
         polling: bool,
         state_dir: Path,
         clock: Callable[[], float] = time.monotonic,
+        wakeup_event: threading.Event | None = None,
     ) -> None:
         self.cfg = cfg
         self.name = cfg.name
@@ -120,6 +121,7 @@ class StudyRunner:
             rescan_interval=rescan_interval,
             checkpoints=checkpoints,
             clock=clock,
+            wakeup_event=wakeup_event,
         )
 
     # ---------------------------------------------------------------------------------------- restart
@@ -412,6 +414,7 @@ class Daemon:
     ) -> None:
         self.config = config
         self.store = StateStore(config.daemon.state_db)
+        self._wakeup = threading.Event()  # set by any follower's wake-up, and by `wake()`
         state_dir = state_dir or Path(config.daemon.state_db).parent
         d = config.daemon
         self.studies = [
@@ -423,6 +426,7 @@ class Daemon:
                 polling=d.polling,
                 state_dir=state_dir,
                 clock=clock,
+                wakeup_event=self._wakeup,
             )
             for s in config.studies
         ]
@@ -444,11 +448,11 @@ class Daemon:
 
     def step(self, timeout: float = 0.0) -> None:
         """One turn of the loop: read → extract and decide → act, then housekeeping when due."""
-        if len(self.studies) == 1:
-            items_by_study = [(self.studies[0], self.studies[0].follower.poll(timeout))]
-        else:  # several followers: share the wait so each is looked at promptly
-            slice_ = timeout / len(self.studies)
-            items_by_study = [(s, s.follower.poll(slice_)) for s in self.studies]
+        # Every follower's wake-ups set one shared event: sleep until any has work, then poll them all.
+        # Clearing before polling (not after) keeps a wake-up that arrives mid-poll for the next turn.
+        self._wakeup.wait(min(s.follower.idle_for(timeout) for s in self.studies))
+        self._wakeup.clear()
+        items_by_study = [(s, s.follower.poll()) for s in self.studies]
         for study, items in items_by_study:
             for item in _in_start_order(study, items):
                 study.handle(item)
@@ -456,6 +460,10 @@ class Daemon:
             self._next_housekeeping = self.clock() + HOUSEKEEPING_SECONDS
             for study in self.studies:
                 study.housekeep()
+
+    def wake(self) -> None:
+        """End the current wait now (a signal handler calls this after setting the stop event)."""
+        self._wakeup.set()
 
     def close(self) -> None:
         for study in self.studies:

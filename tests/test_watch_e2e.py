@@ -278,3 +278,54 @@ def test_a_sigkill_escalation_survives_a_daemon_crash(tmp_path: Path) -> None:
     claims = store.stop_claims("default")
     store.close()
     assert [c.job for c in claims] == ["stubborn"] and claims[0].finished_at is not None
+
+
+def test_every_study_of_a_config_is_woken_promptly(tmp_path: Path) -> None:
+    """Two studies, one loop: a write to the second study's log is decided on without waiting for
+    the safety poll (5 s here): all followers share one wake-up."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    config = tmp_path / "two.toml"
+    study = """
+[[study]]
+name = "{name}"
+logs = ["{name}/*.log"]
+patterns = "plain"
+dry_run = true
+[study.rule]
+name = "threshold"
+max = 0
+"""
+    config.write_text(
+        '[daemon]\nstate_db = "state.db"\npoll_interval = "5s"\n'
+        + study.format(name="a")
+        + study.format(name="b")
+    )
+    events = tmp_path / "events.jsonl"
+    with events.open("ab") as err:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "metricwatch", "watch", str(config), "--log-format", "json"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name / "job.log").write_text("starting\n")
+        time.sleep(2.0)  # both logs are followed
+        for name in ("b", "a"):
+            with (tmp_path / name / "job.log").open("a") as log:
+                log.write("epoch 1 val_loss=0.5\n")
+            written = time.monotonic()
+            while time.monotonic() - written < 3:
+                decided = [
+                    e
+                    for e in map(json.loads, events.read_text().splitlines())
+                    if e["event"] == "decision" and e["study"] == name
+                ]
+                if decided:
+                    break
+                time.sleep(0.02)
+            assert decided, f"study {name} was not woken by the write"
+            assert time.monotonic() - written < 1.0
+    finally:
+        stop_daemon(daemon)

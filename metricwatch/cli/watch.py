@@ -7,7 +7,7 @@ import json
 import math
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -136,7 +136,7 @@ def watch(logs_or_config: tuple[str, ...], **flags: object) -> None:
     for warning in report.warnings:
         events.log.warning("config_warning", message=warning)
     daemon = Daemon(config)
-    with _stop_on_signals() as stop:
+    with _stop_on_signals(on_stop=daemon.wake) as stop:
         daemon.run(stop)
 
 
@@ -207,7 +207,7 @@ def status(config: Path | None, state_db: Path | None, only: str | None, as_json
 
 # ------------------------------------------------------------------------------------------ helpers
 @contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
+def _stop_on_signals(on_stop: Callable[[], None] = lambda: None) -> Iterator[threading.Event]:
     """SIGTERM/SIGINT ask the loop to finish its step and exit; handlers are restored afterwards.
 
     A second signal leaves at once with the shell's 128 + signal number (130 for Ctrl-C), not click's
@@ -221,6 +221,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
         if stop.is_set():  # a second Ctrl-C: leave now
             raise SystemExit(128 + signum)
         stop.set()
+        on_stop()  # end the loop's current wait instead of finishing it
 
     for s in previous:
         signal.signal(s, handler)

@@ -17,6 +17,7 @@ Everything runs on the caller's thread; watchdog's thread only leaves hints (see
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class Follower:
         allow_symlinks: also follow logs whose real path is outside their glob's base directory.
         checkpoints: the output of a previous `checkpoint()`, to resume from.
         clock: monotonic seconds (a seam for tests).
+        wakeup_event: an event shared with other followers, set on every wake-up (see `idle_for`).
 
     Example:
         >>> follower = Follower(["runs/*/train.log"], mode="poll")   # doctest: +SKIP
@@ -76,6 +78,7 @@ class Follower:
         allow_symlinks: bool = False,
         checkpoints: Mapping[str, Mapping[str, object]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wakeup_event: threading.Event | None = None,
     ) -> None:
         self._roots = [root_of(g) for g in globs]
         _validate(self._roots, mode, poll_interval, rescan_interval, rotate_wait, chunk_bytes)
@@ -87,7 +90,7 @@ class Follower:
         self.chunk_bytes = chunk_bytes
         self.allow_symlinks = allow_symlinks
         self._clock = clock
-        self._wakeup = Wakeup()
+        self._wakeup = Wakeup(wakeup_event)
         self._active: dict[str, Tailer] = {}  # path → the tailer of the file it names now
         self._open: dict[FileKey, Tailer] = {}  # every open tailer, active or retired
         self._retired: dict[FileKey, Tailer] = {}
@@ -114,15 +117,20 @@ class Follower:
 
     def wait(self, timeout: float) -> None:
         """Block until a wake-up, the next safety poll or rescan is due, or `timeout` passes."""
+        self._wakeup.wait(self.idle_for(timeout))
+
+    def idle_for(self, timeout: float) -> float:
+        """How long the caller may sleep before this follower has work: 0 when work is waiting, else
+        until the next safety poll or rescan, at most `timeout`. A loop serving several followers
+        sleeps for the least of these on their shared wake-up event."""
         if not self._started:
             self.start()
         if self._events or any(t.behind for t in self._open.values()):
-            return  # work is waiting already
-        now = self._clock()
-        due = min(self._next_sweep, self._next_rescan) - now
+            return 0.0
+        due = min(self._next_sweep, self._next_rescan) - self._clock()
         if self._retired:
             due = min(due, self.poll_interval)
-        self._wakeup.wait(min(timeout, due))
+        return max(0.0, min(timeout, due))
 
     def poll(self, timeout: float = 0.0) -> list[Item]:
         """Wait up to `timeout` seconds (see `wait`), then return what is new, in order."""

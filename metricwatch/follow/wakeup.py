@@ -72,9 +72,12 @@ def _text(path: bytes | str) -> str:
 class Wakeup:
     """Collects wake-up hints from watchdog (or none, when polling) for the Follower's loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, event: threading.Event | None = None) -> None:
+        """`event`, when given, is shared with other Wakeups so one loop can sleep on all of them; its
+        owner clears it before polling them (a drain here must not swallow another follower's hint)."""
         self._lock = threading.Lock()
-        self._event = threading.Event()
+        self._shared = event is not None
+        self._event = event or threading.Event()
         self._dirty: set[str] = set()
         self._rescan = False
         self._observer: Observer | None = None  # type: ignore[valid-type]
@@ -123,7 +126,8 @@ class Wakeup:
     def drain(self) -> tuple[set[str], bool]:
         """The paths hinted since the last drain, and whether a rescan was asked for."""
         with self._lock:
-            self._event.clear()
+            if not self._shared:
+                self._event.clear()
             dirty, rescan = self._dirty, self._rescan
             self._dirty, self._rescan = set(), False
         return dirty, rescan
