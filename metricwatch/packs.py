@@ -19,7 +19,7 @@ later epoch begins or the log ends.
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,14 +76,19 @@ class Pack:
 def packs_dir() -> Path:
     """Where the shipped packs live: the installed data package, else the source tree's patterns/.
 
-    The data package cannot be called `metricwatch.packs`: this module has that name and a
-    package of the same name would shadow it, so the wheel should map patterns/ to
-    `metricwatch.patterns` (see the final report of issue 2).
+    The data package cannot be called `metricwatch.packs`: this module has that name and a package of
+    the same name would shadow it, so pyproject maps patterns/ to `metricwatch.patterns`. It has no
+    `__init__.py` (patterns/ holds only packs), so it is a namespace package: its directory comes from
+    `__path__`; `importlib.resources.files` would give a MultiplexedPath that is not a file path.
     """
     try:
-        return Path(str(importlib.resources.files(_DATA_PACKAGE)))
-    except (ModuleNotFoundError, TypeError):
-        return Path(__file__).resolve().parent.parent / "patterns"
+        module = importlib.import_module(_DATA_PACKAGE)
+        for folder in module.__path__:
+            if Path(folder).is_dir():
+                return Path(folder)
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent / "patterns"
 
 
 def pack_names() -> list[str]:
