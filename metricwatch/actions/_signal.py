@@ -199,7 +199,8 @@ def _describe(name: str, sent: list[int], sel: Selection) -> str:
 
 def parse_signal(value: int | str, *, where: str) -> int:
     """A signal number from 15, "15", "TERM" or "SIGTERM"."""
-    text = str(value).strip().upper()
+    # str() of an IntEnum member is "Signals.SIGTERM" before Python 3.11: take ints as ints.
+    text = str(int(value)) if isinstance(value, int) else str(value).strip().upper()
     try:
         if text.isdigit():
             return int(_signal.Signals(int(text)))

@@ -82,8 +82,9 @@ def test_orphaned_grandchild_ignoring_sigterm_is_killed_at_escalation(spawn) -> 
 
 
 def test_group_scope_reaches_a_group_member_outside_the_tree(spawn) -> None:
-    leader, _ = spawn("trap", process_group=0)
-    member, _ = spawn("trap", process_group=leader.pid)
+    # preexec_fn rather than Popen(process_group=...), which needs Python 3.11.
+    leader, _ = spawn("trap", preexec_fn=os.setpgrp)
+    member, _ = spawn("trap", preexec_fn=lambda: os.setpgid(0, leader.pid))
     tree_only = SignalAction(scope="tree", kill_signal=None, signal="SIGUSR2", dry_run=True)
     assert "[" + str(leader.pid) + "]" in tree_only.stop(target(ref(leader.pid)), DECISION).detail
     out = SignalAction(grace=5).stop(target(ref(leader.pid)), DECISION)
