@@ -9,15 +9,16 @@ writable, no log is in two studies. Every study is checked completely; one probl
 from __future__ import annotations
 
 import glob
-import inspect
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from metricwatch.actions import build_action
 from metricwatch.config import Config, StudyConfig
 from metricwatch.errors import ConfigError, MetricwatchError
+from metricwatch.packs import load_pack
+from metricwatch.rules import build_rule
 from metricwatch.types import Direction
 
 _Where = Callable[[str], str]  # config key → "file: study[i].key"
@@ -59,14 +60,10 @@ def _check_study(config: Config, study: StudyConfig, errors: list[ConfigError], 
         if not _glob(pattern):
             warnings.append(f"{where(f'logs[{n}]')}: {pattern!r} matches no file yet")
     direction = _check_patterns(study, where, errors, warnings)
-    for kind, builder in (("rule", _rule_builder()), ("action", _action_builder())):
-        if builder is None:
-            warnings.append(f"{where(kind)}: not checked (metricwatch.{kind}s has no build_{kind})")
-            continue
+    for kind, builder in (("rule", _build_rule), ("action", _build_action)):
         # Without a direction (already reported, or the pack failed) the rule's parameters are still
         # checked: their valid ranges do not depend on it, and one error must not hide another.
-        rule_direction = direction or Direction.MINIMIZE if kind == "rule" else direction
-        problem = _build(kind, builder, study, config, direction=rule_direction)
+        problem = _build(kind, builder, study, config, direction=direction or Direction.MINIMIZE)
         if problem is not None:
             errors.append(problem)
 
@@ -76,18 +73,13 @@ def _check_patterns(
 ) -> Direction | None:
     """Load the pack; the objective (given or suggested) must be one of its metrics."""
     try:
-        from metricwatch.packs import load_pack
-    except ImportError:
-        warnings.append(f"{where('patterns')}: not checked (metricwatch.packs is not available)")
-        return study.direction
-    try:
         pack = load_pack(study.patterns)
     except Exception as exc:  # any failure to load is the user's pattern problem to see here
         errors.append(_wrap(exc, where("patterns"), "check the pack name or file"))
         return study.direction
-    warnings.extend(f"{where('patterns')}: {w}" for w in getattr(pack, "warnings", ()))
-    names = [d.name for d in getattr(pack, "definitions", ())]
-    objective = study.objective or getattr(pack, "objective", None)
+    warnings.extend(f"{where('patterns')}: {w}" for w in pack.warnings)
+    names = [d.name for d in pack.definitions]
+    objective = study.objective or pack.objective
     if objective is None:
         errors.append(
             ConfigError(
@@ -104,7 +96,7 @@ def _check_patterns(
                 hint=f"one of: {', '.join(names)}",
             )
         )
-    direction = study.direction or getattr(pack, "direction", None)
+    direction = study.direction or pack.direction
     if direction is None:
         errors.append(
             ConfigError(
@@ -116,25 +108,14 @@ def _check_patterns(
     return direction
 
 
-def _rule_builder() -> Any:
+def _build_rule(spec: Mapping[str, object], *, where: str, dry_run: bool, direction: Direction) -> None:
+    """`rules.build_rule(name, direction=..., **params)`, its errors moved to config keys."""
+    params = dict(spec)
+    name = params.pop("name")
     try:
-        from metricwatch import rules
-    except ImportError:
-        return None
-    build_rule = getattr(rules, "build_rule", None)
-    if build_rule is None:
-        return None
-
-    def build(spec: Mapping[str, object], *, where: str, direction: Direction | None) -> object:
-        """`rules.build_rule(name, direction=..., **params)`, its errors moved to config keys."""
-        params = dict(spec)
-        name = params.pop("name")
-        try:
-            return build_rule(name, direction=direction, **params)
-        except MetricwatchError as exc:
-            raise ConfigError(exc.message, where=_rule_key(where, exc.where), hint=exc.hint) from exc
-
-    return build
+        build_rule(name, direction=direction, **params)
+    except MetricwatchError as exc:
+        raise ConfigError(exc.message, where=_rule_key(where, exc.where), hint=exc.hint) from exc
 
 
 def _rule_key(where: str, inner: str) -> str:
@@ -145,16 +126,12 @@ def _rule_key(where: str, inner: str) -> str:
     return f"{where}.name" if inner == "rule spec" else where
 
 
-def _action_builder() -> Any:
-    try:
-        from metricwatch import actions
-    except ImportError:
-        return None
-    return getattr(actions, "build_action", None)
+def _build_action(spec: Mapping[str, object], *, where: str, dry_run: bool, direction: Direction) -> None:
+    build_action(spec, where=where, dry_run=dry_run)
 
 
 def _build(
-    kind: str, builder: Any, study: StudyConfig, config: Config, direction: Direction | None
+    kind: str, builder: Callable[..., None], study: StudyConfig, config: Config, direction: Direction
 ) -> ConfigError | None:
     """Build the study's rule or action once, as the daemon will; the reason it cannot be, if any.
 
@@ -163,27 +140,15 @@ def _build(
     """
     key = f"study[{study.index}].{kind}"
     given = key if config.from_flags else config.where(key)
-    optional = {"where": given, "dry_run": study.dry_run, "direction": direction}
     spec = study.rule.spec() if kind == "rule" else study.action.spec()
     try:
-        builder(spec, **_accepted(builder, optional))
+        builder(spec, where=given, dry_run=study.dry_run, direction=direction)
     except Exception as exc:  # a builder reports bad parameters in its own way; show them all
         error = _wrap(exc, given, f"check [{kind}] in the study")
         if config.from_flags:
             error = ConfigError(error.message, where=config.where(error.where), hint=error.hint)
         return error
     return None
-
-
-def _accepted(fn: Any, optional: dict[str, object]) -> dict[str, object]:
-    """The keyword arguments among `optional` that `fn` takes (the builders are still settling)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return optional
-    return {k: v for k, v in optional.items() if k in params}
 
 
 def _wrap(exc: Exception, where: str, hint: str) -> ConfigError:
