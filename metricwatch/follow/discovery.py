@@ -8,12 +8,16 @@ Discovery only names paths. Opening, identity and reading belong to the tailer; 
 - A path whose real location is **outside its glob's base tree** (a symlinked log or directory pointing
   elsewhere) is refused unless `allow_symlinks=True`: a study must not read, say, `/etc/shadow` through a
   link planted in a run directory. Symlinks that stay inside the tree are followed.
+- A **renamed name** is checked against the globs without listing the directory (`glob_matches`, same
+  rules as `glob.glob(recursive=True)`): a wake-up saying "train.log was renamed to train.log.1" must be
+  judged even though train.log no longer exists.
 - **Network file systems** are found from /proc/self/mountinfo: inotify does not see writes made on other
   hosts (research §6, gorakhargosh/watchdog#504), so their directories are polled instead.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 from dataclasses import dataclass
@@ -71,6 +75,31 @@ def root_of(pattern: str) -> Root:
 def matches(root: Root) -> list[str]:
     """The regular paths the glob names now (sorted; symlink policy not yet applied)."""
     return sorted(glob.glob(root.pattern, recursive=True))
+
+
+def glob_matches(root: Root, path: str) -> bool:
+    """True when `glob.glob(root.pattern, recursive=True)` would name `path` if it existed.
+
+    As glob: `**` spans zero or more directories, and a wildcard never matches a leading "." (hidden).
+    """
+    return _match_parts(root.pattern.split(os.sep), os.path.abspath(path).split(os.sep))
+
+
+def _match_parts(pattern: list[str], parts: list[str]) -> bool:
+    if not pattern:
+        return not parts
+    head = pattern[0]
+    if head == "**":
+        if _match_parts(pattern[1:], parts):
+            return True
+        return bool(parts) and not parts[0].startswith(".") and _match_parts(pattern, parts[1:])
+    return bool(parts) and _match_name(head, parts[0]) and _match_parts(pattern[1:], parts[1:])
+
+
+def _match_name(pattern: str, name: str) -> bool:
+    if name.startswith(".") and not pattern.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, pattern)
 
 
 def escapes_root(path: str, root: Root) -> bool:

@@ -7,11 +7,27 @@ One loop step (`poll`) does, in order:
 2. **look** at the paths that wake-ups named, or at every path on the safety poll (`poll_interval`):
    one `stat` per file; a path that now names another inode is a rotation, a missing path a deletion
    or rename-away; either way the old descriptor is *retired*, not closed;
-3. **read** retired files first (so a rotated file's tail precedes the new file's head), then active
+3. **adopt** files renamed away from a followed name before they were ever opened (inotify only, see
+   below), as retired files;
+4. **read** retired files first (so a rotated file's tail precedes the new file's head), then active
    ones, at most `chunk_bytes` each; a retired file is closed only after it has been at its end and
    unchanged for `rotate_wait` seconds, so a writer still holding the old descriptor is not cut off.
 
 Everything runs on the caller's thread; watchdog's thread only leaves hints (see `wakeup.py`).
+
+**Renamed before opened.** A log created and renamed out of the glob (`train.log` → `train.log.1`) before
+a rescan opened it is invisible to globbing and to the safety poll. With inotify the move's
+(source, destination) pair says where it went: when the source matches a glob and the file now at the
+destination (fstat: dev, ino) is not open, it is opened there as a *retired* file under its followed
+name (ADDED or RESUMED from a checkpoint, then ROTATED with reason `renamed_before_open:<dest>`), read
+to its end and closed after `rotate_wait`, like any rotated file; a file open here, or already
+drained and closed here (its move reported late), is left alone. A file renamed again before it is
+opened (`.1` → `.2`) is tracked along the chain of moves; a destination that is gone is kept for
+`_MOVE_GRACE` seconds waiting for the move that explains it, then given up (it was deleted or moved
+out of the watched tree). Because the move can be reported after a rescan already opened the new file
+at the followed name, such a file's lines may come after the first lines of its successor; nothing is
+lost or repeated. Polled directories see no moves: a file created and rotated away between two polls
+is never read there.
 """
 
 from __future__ import annotations
@@ -23,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from metricwatch.errors import ConfigError, InputError
-from metricwatch.follow.discovery import Root, escapes_root, is_network_fs, matches, root_of
+from metricwatch.follow.discovery import Root, escapes_root, glob_matches, is_network_fs, matches, root_of
 from metricwatch.follow.identity import FileKey, FileState, resume_mismatch
 from metricwatch.follow.tailer import DEFAULT_CHUNK_BYTES, NotRegularFile, Tailer, open_log
 from metricwatch.follow.values import Batch, EventKind, FileEvent, Item
@@ -32,6 +48,11 @@ from metricwatch.types import Record
 
 MODES = ("auto", "inotify", "poll")
 _MAX_REMEMBERED = 10_000  # states of closed files kept for renames and checkpoints
+_MAX_MOVES = 1_000  # renamed-before-opened files awaiting their open (oldest dropped beyond)
+_MAX_CLOSED = 1_000  # files closed here, never adopted again by a late move (oldest dropped beyond)
+# How long a renamed file's missing destination waits for the move that explains it. watchdog holds a
+# rename's first half up to 0.5 s to pair it; the rest is slack for a loaded machine.
+_MOVE_GRACE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +61,15 @@ class _Resume:
     line_no: int
     kind: EventKind
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """A file renamed away from a followed name before we opened it (keyed by its current name)."""
+
+    origin: str  # the followed name: batches and events carry it, so the job is the same
+    root: Root
+    since: float  # when its latest move was seen
 
 
 class Follower:
@@ -96,6 +126,8 @@ class Follower:
         self._retired: dict[FileKey, Tailer] = {}
         self._resume: dict[FileKey, FileState] = _load_checkpoints(checkpoints or {})
         self._resume_path = {s.path: k for k, s in self._resume.items()}
+        self._moves: dict[str, _Move] = {}  # current name → a renamed file not yet opened
+        self._done: dict[FileKey, FileState] = {}  # files drained and closed here, newest last
         self._reported: set[tuple[str, str]] = set()  # (path, reason) of skips already reported
         self._events: list[Item] = []
         self._started = False
@@ -144,9 +176,12 @@ class Follower:
         now = self._clock()
         for lost in self._wakeup.check_alive():
             self._fallback(lost, out)
-        dirty, rescan = self._wakeup.drain()
+        hints = self._wakeup.drain()
+        dirty: Iterable[str] = hints.paths
+        if hints.moves:
+            self._note_moves(hints.moves, now)
         to_read: dict[FileKey, Tailer] = {}
-        if rescan or now >= self._next_rescan:
+        if hints.rescan or now >= self._next_rescan:
             self._next_rescan = now + self.rescan_interval
             self._watch_roots(out)
             self._rescan(out, to_read)
@@ -155,6 +190,8 @@ class Follower:
             dirty = set(self._active)
         for path in dirty:
             self._look(path, out, to_read)
+        if self._moves:  # after the rescan and looks: what they opened is not opened twice
+            self._adopt_moved(now, out)
         for t in self._open.values():
             if t.behind:
                 to_read[t.key] = t
@@ -183,6 +220,7 @@ class Follower:
         self._open.clear()
         self._active.clear()
         self._retired.clear()
+        self._moves.clear()
 
     def __enter__(self) -> Follower:
         self.start()
@@ -240,20 +278,13 @@ class Follower:
     # ------------------------------------------------------------------ opening and identity
 
     def _open_path(self, path: str, root: Root, out: list[Item], to_read: dict[FileKey, Tailer]) -> None:
-        is_link = os.path.islink(path)
-        if escapes_root(path, root) and not self.allow_symlinks:
-            self._skip(path, "symlink_outside_tree", out)
-            return
         try:
-            fd, st = open_log(path, nofollow=not is_link)
-        except NotRegularFile:
-            self._skip(path, "not_regular_file", out)
-            return
+            opened = self._open_checked(path, root, out)
         except FileNotFoundError:
             return  # gone between glob and open
-        except OSError as exc:
-            self._skip(path, f"open_failed:{exc.strerror or exc}", out)
+        if opened is None:
             return
+        fd, st = opened
         key = FileKey(st.st_dev, st.st_ino)
         known = self._open.get(key)
         if known is not None:
@@ -261,6 +292,25 @@ class Follower:
             self._same_file(known, path, out, to_read)
             return
         self._start_tailer(fd, st, path, out, to_read)
+
+    def _open_checked(self, path: str, root: Root, out: list[Item]) -> tuple[int, os.stat_result] | None:
+        """Open `path` under the symlink policy; None (reported once) when refused or unreadable.
+
+        Raises FileNotFoundError when nothing is there.
+        """
+        is_link = os.path.islink(path)
+        if escapes_root(path, root) and not self.allow_symlinks:
+            self._skip(path, "symlink_outside_tree", out)
+            return None
+        try:
+            return open_log(path, nofollow=not is_link)
+        except NotRegularFile:
+            self._skip(path, "not_regular_file", out)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            self._skip(path, f"open_failed:{exc.strerror or exc}", out)
+        return None
 
     def _same_file(self, known: Tailer, path: str, out: list[Item], to_read: dict[FileKey, Tailer]) -> None:
         """A file we already hold appeared under `path`: a rename onto a followed name, or a link."""
@@ -284,6 +334,20 @@ class Follower:
     ) -> None:
         try:
             resume = self._resume_point(fd, st, path)
+        except OSError as exc:
+            os.close(fd)
+            self._skip(path, f"open_failed:{exc.strerror or exc}", out)
+            return
+        t = self._new_tailer(fd, st, path, resume, out)
+        if t is not None:
+            self._active[path] = t
+            to_read[t.key] = t
+
+    def _new_tailer(
+        self, fd: int, st: os.stat_result, path: str, resume: _Resume, out: list[Item]
+    ) -> Tailer | None:
+        """Wrap an open descriptor in a Tailer starting at `resume`; register it as open and say so."""
+        try:
             t = Tailer(
                 fd,
                 st,
@@ -295,27 +359,33 @@ class Follower:
         except OSError as exc:
             os.close(fd)
             self._skip(path, f"open_failed:{exc.strerror or exc}", out)
-            return
+            return None
         t.emitted = resume.offset
-        self._active[path] = t
         self._open[t.key] = t
-        to_read[t.key] = t
         out.append(FileEvent(resume.kind, path, t.key, reason=resume.reason, offset=resume.offset))
+        return t
 
     def _resume_point(self, fd: int, st: os.stat_result, path: str) -> _Resume:
         """Where to start: a matching checkpoint's offset, else 0 (saying why when one existed)."""
-        key = FileKey(st.st_dev, st.st_ino)
-        state = self._resume.get(key)
-        if state is not None and not resume_mismatch(fd, st, state):
-            self._forget(key)
-            reason = "" if state.path == path else f"renamed_from:{state.path}"
-            return _Resume(state.committed, state.line_no, EventKind.RESUMED, reason)
+        by_key = self._resume_by_key(fd, st, path)
+        if by_key is not None:
+            return by_key
         old_key = self._resume_path.get(path)
         if old_key is not None:
             reason = resume_mismatch(fd, st, self._resume[old_key])
             self._forget(old_key)
             return _Resume(0, 0, EventKind.RESTARTED_FROM_ZERO, reason)
         return _Resume(0, 0, EventKind.ADDED, "")
+
+    def _resume_by_key(self, fd: int, st: os.stat_result, path: str) -> _Resume | None:
+        """The checkpoint of this very file (dev, ino, head, marker all match), if there is one."""
+        key = FileKey(st.st_dev, st.st_ino)
+        state = self._resume.get(key)
+        if state is None or resume_mismatch(fd, st, state):
+            return None
+        self._forget(key)
+        reason = "" if state.path == path else f"renamed_from:{state.path}"
+        return _Resume(state.committed, state.line_no, EventKind.RESUMED, reason)
 
     def _forget(self, key: FileKey) -> None:
         state = self._resume.pop(key)
@@ -327,6 +397,71 @@ class Follower:
         self._resume_path[state.path] = state.key
         while len(self._resume) > _MAX_REMEMBERED:
             self._forget(next(iter(self._resume)))
+
+    # ------------------------------------------------------------------ renamed before opened
+
+    def _note_moves(self, moves: Iterable[tuple[str, str]], now: float) -> None:
+        """Track files renamed away from a followed name, following chains (.1 → .2) in order."""
+        for src, dest in moves:
+            prior = self._moves.pop(src, None)
+            if prior is not None:
+                self._moves[dest] = _Move(prior.origin, prior.root, now)
+                continue
+            root = self._glob_root(src)
+            if root is not None:
+                self._moves[dest] = _Move(src, root, now)
+        while len(self._moves) > _MAX_MOVES:
+            del self._moves[next(iter(self._moves))]
+
+    def _glob_root(self, path: str) -> Root | None:
+        return next((r for r in self._roots if glob_matches(r, path)), None)
+
+    def _adopt_moved(self, now: float, out: list[Item]) -> None:
+        for dest, move in list(self._moves.items()):
+            if self._adopt(dest, move, out) or now - move.since >= _MOVE_GRACE:
+                del self._moves[dest]
+
+    def _adopt(self, dest: str, move: _Move, out: list[Item]) -> bool:
+        """Open the file at `dest` as retired unless we hold it already; False if `dest` is missing.
+
+        Usually we do hold it (it was renamed after we opened it) and this costs one open and close.
+        """
+        try:
+            opened = self._open_checked(dest, move.root, out)
+        except FileNotFoundError:
+            return False  # renamed again (the next move says where) or deleted
+        if opened is None:
+            return True
+        fd, st = opened
+        try:
+            if self._holds_or_has_read(fd, st):
+                os.close(fd)
+                return True
+            # Only this file's own checkpoint: the one kept for the followed name is its successor's.
+            resume = self._resume_by_key(fd, st, move.origin) or _Resume(0, 0, EventKind.ADDED, "")
+        except OSError as exc:
+            os.close(fd)
+            self._skip(dest, f"open_failed:{exc.strerror or exc}", out)
+            return True
+        t = self._new_tailer(fd, st, move.origin, resume, out)
+        if t is not None:
+            t.retired_since = self._clock()
+            self._retired[t.key] = t
+            out.append(FileEvent(EventKind.ROTATED, move.origin, t.key, reason=f"renamed_before_open:{dest}"))
+        return True
+
+    def _holds_or_has_read(self, fd: int, st: os.stat_result) -> bool:
+        """True when the file is open here, or was drained and closed here (and is still that file).
+
+        The second happens when a move is reported late (watchdog holds a rename up to 0.5 s to pair
+        its halves) and the file, renamed after we opened it, was closed after `rotate_wait` meanwhile.
+        `_resume` cannot tell: opening the next file under the same name forgets the old state there.
+        """
+        key = FileKey(st.st_dev, st.st_ino)
+        if key in self._open:
+            return True
+        state = self._done.get(key)
+        return state is not None and not resume_mismatch(fd, st, state)
 
     # ------------------------------------------------------------------ looking and reading
 
@@ -393,7 +528,12 @@ class Follower:
 
     def _drop(self, t: Tailer, out: list[Item]) -> None:
         if not t.closed:
-            self._remember(t.state())
+            state = t.state()
+            self._remember(state)
+            self._done.pop(state.key, None)
+            self._done[state.key] = state
+            while len(self._done) > _MAX_CLOSED:
+                del self._done[next(iter(self._done))]
         t.close()
         self._open.pop(t.key, None)
         self._retired.pop(t.key, None)

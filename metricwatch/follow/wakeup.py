@@ -7,6 +7,10 @@ remote writes. The Follower therefore re-stats whatever an event names and runs 
 The handler runs on watchdog's dispatcher thread. It only adds paths to a set under a lock and sets a
 `threading.Event`, so it cannot raise (an exception there kills the observer) and the Follower's
 state is touched by one thread only.
+
+A file move is the one hint that carries more than "look here": its (source, destination) pair, in
+the order the kernel reported it. A log created and renamed out of the glob before the Follower opened
+it is found only through that pair (the name it was followed under no longer exists to be stat'ed).
 """
 
 from __future__ import annotations
@@ -45,6 +49,15 @@ LIMIT_ERRNOS = frozenset({errno.ENOSPC, errno.EMFILE, errno.ENFILE})
 
 
 @dataclass(frozen=True, slots=True)
+class Hints:
+    """What the wake-ups since the last drain asked for."""
+
+    paths: frozenset[str]  # names to re-stat
+    rescan: bool  # a name was created, moved or deleted: re-glob
+    moves: tuple[tuple[str, str], ...]  # (source, destination) of file renames, oldest first
+
+
+@dataclass(frozen=True, slots=True)
 class Fallback:
     """A directory that is polled instead of watched, and why."""
 
@@ -62,7 +75,8 @@ class _Handler(FileSystemEventHandler):
             paths.append(_text(event.dest_path))
         # A new or moved name may be a new log (or a rotation): ask for a glob rescan.
         structural = event.event_type in ("created", "moved", "deleted") or event.is_directory
-        self._wakeup.hint(paths, rescan=structural)
+        move = (paths[0], paths[1]) if event.event_type == "moved" and not event.is_directory else None
+        self._wakeup.hint(paths, rescan=structural, move=move)
 
 
 def _text(path: bytes | str) -> str:
@@ -80,6 +94,7 @@ class Wakeup:
         self._event = event or threading.Event()
         self._dirty: set[str] = set()
         self._rescan = False
+        self._moves: list[tuple[str, str]] = []
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._watched: set[str] = set()
         self._handler = _Handler(self)
@@ -88,10 +103,12 @@ class Wakeup:
     def watching(self) -> bool:
         return bool(self._watched)
 
-    def hint(self, paths: list[str], *, rescan: bool) -> None:
+    def hint(self, paths: list[str], *, rescan: bool, move: tuple[str, str] | None = None) -> None:
         with self._lock:
             self._dirty.update(paths)
             self._rescan = self._rescan or rescan
+            if move is not None:
+                self._moves.append(move)
         self._event.set()
 
     def watch(self, directory: str, recursive: bool) -> Fallback | None:
@@ -123,14 +140,14 @@ class Wakeup:
         """Block until a hint arrives or `timeout` seconds pass; True if woken by a hint."""
         return self._event.wait(max(0.0, timeout))
 
-    def drain(self) -> tuple[set[str], bool]:
-        """The paths hinted since the last drain, and whether a rescan was asked for."""
+    def drain(self) -> Hints:
+        """The hints collected since the last drain."""
         with self._lock:
             if not self._shared:
                 self._event.clear()
-            dirty, rescan = self._dirty, self._rescan
-            self._dirty, self._rescan = set(), False
-        return dirty, rescan
+            hints = Hints(frozenset(self._dirty), self._rescan, tuple(self._moves))
+            self._dirty, self._rescan, self._moves = set(), False, []
+        return hints
 
     def stop(self) -> None:
         if self._observer is not None:

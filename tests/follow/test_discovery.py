@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from metricwatch.errors import ConfigError
 from metricwatch.follow import EventKind, FileEvent, Follower
-from metricwatch.follow.discovery import fs_type, is_network_fs, root_of
+from metricwatch.follow.discovery import fs_type, glob_matches, is_network_fs, root_of
 
 from .conftest import drain, texts
 
@@ -20,6 +21,25 @@ def test_root_of_splits_literal_base_from_wildcards(tmp_path: Path) -> None:
     deep = root_of(f"{tmp_path}/runs/*/train.log")
     assert (deep.base, deep.recursive) == (f"{tmp_path}/runs", True)
     assert root_of(f"{tmp_path}/runs/**/*.out").recursive
+
+
+@pytest.mark.parametrize(
+    "pattern", ["*.log", "runs/*/train.log", "runs/**/*.log", "runs/**/train.log*", "runs/[ab]/.hidden.log"]
+)
+def test_glob_matches_names_exactly_what_glob_finds(tmp_path: Path, pattern: str) -> None:
+    """Judging a renamed name without listing its directory must agree with glob.glob itself."""
+    names = [
+        "a.log", ".h.log", "a.log.1", "runs/a/train.log", "runs/a/train.log.1", "runs/b/x/y/z.log",
+        "runs/.hidden/train.log", "runs/a/.hidden.log", "runs/c.log", "other/a.log",
+    ]  # fmt: skip
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).touch()
+    root = root_of(str(tmp_path / pattern))
+    found = set(glob.glob(root.pattern, recursive=True))
+    every = {str(tmp_path / n) for n in names}
+    assert found, pattern
+    assert {p for p in every if glob_matches(root, p)} == found & every
 
 
 def _follow(tmp_path: Path, pattern: str, **kw) -> list:

@@ -9,7 +9,8 @@ a tiny model of what must be delivered; after every read the two must agree exac
 - truncation (and copytruncate): what we had read before is delivered, its partial line emitted;
   bytes appended after our last read and before the truncate are lost: the documented race window,
   so the model drops exactly those bytes;
-- a file created and rotated away or deleted between two reads was never opened: nothing from it;
+- a file created and rotated away or deleted between two reads was never opened: nothing from it
+  (the documented poll-mode limit; with inotify a renamed one is still read, see test_rotation.py);
 - restart from a checkpoint: no record lost or repeated; a file rotated or truncated while the
   Follower was stopped and not yet seen keeps its unread tail to itself (documented).
 """
