@@ -613,12 +613,18 @@ class StateStore:
         rows = self._conn.execute(sql + " ORDER BY rowid", args)
         return [ActionRow(r[0], r[1], bool(r[2]), json.loads(r[3]), r[4]) for r in rows]
 
+    def objective(self, study: str) -> tuple[str, str]:
+        """The study's objective metric and direction as last configured ("" when unknown)."""
+        row = self._conn.execute(
+            "SELECT objective, direction FROM studies WHERE study = ?", (study,)
+        ).fetchone()
+        return (row[0] or "", row[1] or "") if row else ("", "")
+
     def jobs_overview(self, study: str, objective: str | None = None) -> list[JobOverview]:
         """What `metricwatch status` shows per job, in start order. `objective` defaults to the
         study's stored objective."""
         if objective is None:
-            row = self._conn.execute("SELECT objective FROM studies WHERE study = ?", (study,)).fetchone()
-            objective = row[0] if row else ""
+            objective = self.objective(study)[0]
         stops = {s.job: s for s in self.stop_claims(study)}
         return [self._overview(study, j, objective, stops.get(j.job)) for j in self.jobs(study)]
 

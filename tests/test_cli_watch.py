@@ -274,7 +274,7 @@ def test_status_table_shows_state_epoch_objective_threshold_and_decision(tmp_pat
     result = invoke("status", "--state-db", tmp_path / "state.db")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "study sweep: 3 job(s)"
+    assert lines[0] == "study sweep (val_loss, minimize): 3 job(s)"
     header = re.split(r"\s{2,}", lines[1].strip())
     assert header[:6] == ["JOB", "STATE", "EPOCH", "OBJECTIVE", "THRESHOLD", "DECISION"]
     rows = {cells[0]: cells for cells in (re.split(r"\s{2,}", line.strip()) for line in lines[2:])}

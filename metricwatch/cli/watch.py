@@ -193,6 +193,7 @@ def status(config: Path | None, state_db: Path | None, only: str | None, as_json
             )
         studies = [s for s in known if only in (None, s)]
         overview = {s: store.jobs_overview(s) for s in studies}
+        objectives = {s: store.objective(s) for s in studies}
     finally:
         store.close()
     if as_json:
@@ -201,7 +202,9 @@ def status(config: Path | None, state_db: Path | None, only: str | None, as_json
     if not overview:
         click.echo(f"{state_db}: no study has been watched yet")
     for study, rows in overview.items():
-        click.echo(f"study {study}: {len(rows)} job(s)")
+        metric, direction = objectives[study]
+        goal = f" ({metric}, {direction})" if metric else ""
+        click.echo(f"study {study}{goal}: {len(rows)} job(s)")
         click.echo(_table(rows))
 
 
