@@ -45,7 +45,7 @@ from metricwatch.errors import ConfigError, InputError
 from metricwatch.extract import Problem, extract_file
 from metricwatch.packs import Pack, load_pack
 from metricwatch.rules import Rule, StudyHistory, build_rule
-from metricwatch.types import Decision, Direction, JobState, Verdict
+from metricwatch.types import Decision, Direction, JobState, Verdict, json_safe
 
 ORDERS = ("name", "mtime", "given")
 Point = tuple[int, float]  # (1-based epoch, value)
@@ -144,10 +144,10 @@ class ReplayResult:
             "pack": self.pack,
             "objective": self.objective,
             "direction": self.direction.value,
-            "rule": {"spec": self.rule_spec, "name": self.rule, "params": _plain(self.params)},
+            "rule": {"spec": self.rule_spec, "name": self.rule, "params": json_safe(self.params)},
             "order": self.order,
             "parallel": self.parallel,
-            "totals": _plain(asdict(self.totals)),
+            "totals": json_safe(asdict(self.totals)),
             "jobs": [_job_dict(j) for j in self.jobs],
             "skipped": list(self.skipped),
             "problems": [str(p) for p in self.problems],
@@ -452,28 +452,13 @@ def totals(jobs: Sequence[JobReplay], direction: Direction, ticks_full: int) -> 
 # -- JSON ---------------------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready: non-finite floats as strings, enums as values, sets as sorted lists."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (JobState, Verdict, Direction)):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (frozenset, set)):
-        return sorted(_plain(v) for v in value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _decision_dict(d: Decision, members: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "epoch": d.epoch,
         "verdict": d.verdict.value,
         "reason": d.reason,
-        "value": _plain(d.value),
-        "threshold": _plain(d.threshold),
+        "value": json_safe(d.value),
+        "threshold": json_safe(d.threshold),
         "population_size": len(d.population),
     }
     if members:
@@ -490,7 +475,7 @@ def _job_dict(j: JobReplay) -> dict[str, Any]:
         "state": j.state.value,
         "epochs_run": j.epochs_run,
         "epochs_full": j.epochs_full,
-        "final": _plain(j.final),
+        "final": json_safe(j.final),
         "start_tick": j.start_tick,
         "end_tick": j.end_tick,
         "stop": _decision_dict(j.stop, members=True) if j.stop else None,

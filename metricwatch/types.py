@@ -7,6 +7,8 @@ replayed verbatim.
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -37,6 +39,24 @@ class Verdict(enum.Enum):
     CONTINUE = "continue"  # the rule judged and the job is not worse
     STOP = "stop"  # the rule judged and the job is worse
     NOT_YET = "not_yet"  # the rule cannot judge yet (warm-up, too few peers, …); the job continues
+
+
+def json_safe(value: object) -> object:
+    """`value` ready for `json.dumps`: non-finite floats as strings (JSON has no NaN or Infinity),
+    enums as their values, sets as sorted lists, anything else unknown as its text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, enum.Enum):
+        return json_safe(value.value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (frozenset, set)):
+        return sorted((json_safe(v) for v in value), key=str)
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ only construction (bad configuration, missing executable) raises `ActionError`.
 
 from __future__ import annotations
 
-import math
 import string
 import time
 from abc import ABC, abstractmethod
@@ -20,7 +19,7 @@ from typing import ClassVar, TypeVar
 from metricwatch import events
 from metricwatch.errors import ActionError
 from metricwatch.jobs import JobTarget
-from metricwatch.types import Decision
+from metricwatch.types import Decision, json_safe
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -82,34 +81,8 @@ class Action(ABC):
 
 
 def decision_reason(decision: Decision, timestamp: float) -> dict[str, object]:
-    """A JSON-safe explanation of a decision (non-finite numbers become strings, as JSON has none)."""
-    return {
-        "job": decision.job,
-        "verdict": decision.verdict.value,
-        "rule": decision.rule,
-        "reason": decision.reason,
-        "epoch": decision.epoch,
-        "value": _json_number(decision.value),
-        "threshold": _json_number(decision.threshold),
-        "population_size": len(decision.population),
-        "population": list(decision.population),
-        "params": {str(k): _json_value(v) for k, v in decision.params.items()},
-        "time": timestamp,
-    }
-
-
-def _json_number(value: float | None) -> float | str | None:
-    if value is None or math.isfinite(value):
-        return value
-    return str(value)
-
-
-def _json_value(value: object) -> object:
-    if isinstance(value, float):
-        return _json_number(value)
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    return str(value)
+    """The decision's explanation as the event log has it, JSON-safe, with the time of the stop."""
+    return {**json_safe(events.decision_fields(decision)), "time": timestamp}  # type: ignore[dict-item]
 
 
 # ------------------------------------------------------------------------------------ spec parsing

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from pathlib import Path
 
 import click
@@ -13,6 +12,7 @@ import click
 from metricwatch.extract import FileResult, Problem, extract_file
 from metricwatch.frame import DEFAULT_MAX_RECORD_BYTES
 from metricwatch.packs import Pack, load_pack, packs_dir
+from metricwatch.types import json_safe
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -58,7 +58,7 @@ def extract(
     if fmt == "json":
         for (job, attempt, epoch), values in rows.items():
             obj = {"job": job, "attempt": attempt, "epoch": epoch}
-            obj.update({n: _json_value(values[n][0]) for n in names if n in values})
+            obj.update({n: json_safe(values[n][0]) for n in names if n in values})
             click.echo(json.dumps(obj))
     elif fmt == "csv":
         click.echo(_csv(rows, names), nl=False)
@@ -90,10 +90,6 @@ def _rows(results: list[FileResult], names: set[str]) -> dict[Row, dict[str, tup
             if o.metric in names:
                 rows.setdefault((o.job, o.attempt, o.epoch), {})[o.metric] = (o.value, o.raw)
     return dict(sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])))
-
-
-def _json_value(value: float) -> float | str:
-    return value if math.isfinite(value) else str(value)  # JSON has no NaN/Infinity
 
 
 def _csv(rows: dict[Row, dict[str, tuple[float, str]]], names: list[str]) -> str:
