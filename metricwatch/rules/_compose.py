@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from metricwatch.rules._base import Rule, bad
 from metricwatch.types import Decision, Verdict
@@ -20,9 +20,14 @@ class _Combined(Rule):
         self.rules = tuple(rules)
         super().__init__({"rules": [{"rule": r.name, **r.params} for r in self.rules]})
 
-    def _pick(self, decision: Decision) -> Decision:
+    # The verdict that settles the combination, most decisive first; each subclass sets its order.
+    priority: ClassVar[tuple[Verdict, ...]]
+
+    def decide(self, history: StudyHistory, job: str, epoch: int) -> Decision:
+        decisions = [r.decide(history, job, epoch) for r in self.rules]  # every rule, no short cuts
+        chosen = min(decisions, key=lambda d: self.priority.index(d.verdict))  # first of the best
         # Keep the deciding rule's value/threshold/population; the name says how it was reached.
-        return replace(decision, rule=f"{self.name}/{decision.rule}")
+        return replace(chosen, rule=f"{self.name}/{chosen.rule}")
 
 
 class AnyRule(_Combined):
@@ -33,14 +38,7 @@ class AnyRule(_Combined):
     """
 
     name = "any"
-
-    def decide(self, history: StudyHistory, job: str, epoch: int) -> Decision:
-        decisions = [r.decide(history, job, epoch) for r in self.rules]
-        for verdict in (Verdict.STOP, Verdict.CONTINUE, Verdict.NOT_YET):
-            for d in decisions:
-                if d.verdict is verdict:
-                    return self._pick(d)
-        raise AssertionError("unreachable")
+    priority = (Verdict.STOP, Verdict.CONTINUE, Verdict.NOT_YET)
 
 
 class AllRule(_Combined):
@@ -51,11 +49,4 @@ class AllRule(_Combined):
     """
 
     name = "all"
-
-    def decide(self, history: StudyHistory, job: str, epoch: int) -> Decision:
-        decisions = [r.decide(history, job, epoch) for r in self.rules]
-        for verdict in (Verdict.CONTINUE, Verdict.NOT_YET, Verdict.STOP):
-            for d in decisions:
-                if d.verdict is verdict:
-                    return self._pick(d)
-        raise AssertionError("unreachable")
+    priority = (Verdict.CONTINUE, Verdict.NOT_YET, Verdict.STOP)
