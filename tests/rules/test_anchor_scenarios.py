@@ -150,7 +150,8 @@ def test_optuna_median_n_min_trials() -> None:
 
 @pytest.mark.parametrize("percentile", [0.0, 25.0, 100.0])
 def test_optuna_percentile_accepts_range(percentile: float) -> None:
-    build_rule("optuna", direction="minimize", percentile=percentile)
+    rule = build_rule("optuna", direction="minimize", percentile=percentile)
+    assert rule.params["percentile"] == percentile  # kept as given, and shown in every decision
 
 
 @pytest.mark.parametrize(
@@ -369,7 +370,8 @@ def test_katib_validation(params: dict[str, int], match: str) -> None:
 
 
 def test_katib_accepts_documented_settings() -> None:
-    build_rule("katib", direction="maximize", min_trials_required=2, start_step=5)
+    rule = build_rule("katib", direction="maximize", min_trials_required=2, start_step=5)
+    assert rule.params == {"direction": "maximize", "min_trials_required": 2, "start_step": 5}
 
 
 # -- §9.5 cross-anchor divergences -------------------------------------------------------------------
